@@ -1,0 +1,108 @@
+"""Step 2, image only: VGG16 bottleneck features with a small dense head, then fine-tuning."""
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from eslp import fer
+from eslp.errors import ESLPError
+from eslp.io import save_arrays, save_model
+from eslp.models import (
+    load_model,
+    make_bottleneck_head,
+    make_feature_extractor,
+    make_image_model,
+    set_trainable_blocks,
+)
+from eslp.training import classification_metrics, early_stopping, history_summary, validation_mask
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+
+
+def load_split(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Decode one split's PNGs once into memory: ``(paths, faces, labels)``."""
+    paths, labels = fer.list_pngs(png_dir, split)
+    if len(paths) == 0:
+        raise ESLPError(f"{png_dir / split}: no PNG faces found; run `dvc repro images_prepare` first")
+    return paths, fer.load_pngs(paths), labels
+
+
+def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path) -> dict:
+    """Extract VGG16 bottleneck features for both splits, then train the dense head on them."""
+    extractor = make_feature_extractor(image_params.input_size, image_params.weights)
+    arrays = {}
+    for split in SPLITS:
+        paths, faces, labels = load_split(png_dir, split)
+        features = extractor.predict(faces, batch_size=params.batch_size, verbose=0)
+        # predict keeps input order, so row i of features belongs to paths[i] and labels[i].
+        if features.shape[0] != labels.shape[0]:
+            raise RuntimeError(f"{split}: {features.shape[0]} feature rows for {labels.shape[0]} labels")
+        names = np.array([str(path.relative_to(png_dir)) for path in paths])
+        save_arrays(features_dir / f"{split}.npz", features=features.astype(np.float32), labels=labels, paths=names)
+        arrays[split] = (features, labels)
+        logger.info("image_bottleneck: extracted %s features for %d %s faces", features.shape[1:], len(paths), split)
+    save_model(extractor, extractor_path)
+
+    train_features, train_labels = arrays["train"]
+    held_out = validation_mask(train_labels, image_params.validation_fraction, seed)
+    head = make_bottleneck_head(train_features.shape[1], params.head_units, params.dropout)
+    head.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
+    history = head.fit(
+        train_features[~held_out],
+        train_labels[~held_out],
+        validation_data=(train_features[held_out], train_labels[held_out]),
+        batch_size=params.batch_size,
+        epochs=params.epochs,
+        callbacks=[early_stopping(params.patience)],
+        verbose=2,
+    )
+    save_model(head, head_path)
+
+    test_features, test_labels = arrays["test"]
+    metrics = {"test": classification_metrics(test_labels, head.predict(test_features, verbose=0))}
+    metrics.update(history_summary(history))
+    logger.info("image_bottleneck: head test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
+    return metrics
+
+
+def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Path, head_path: Path, model_path: Path) -> dict:
+    """Fine-tune VGG16's last convolutional blocks together with the bottleneck head."""
+    extractor = load_model(extractor_path, "image_bottleneck")
+    head = load_model(head_path, "image_bottleneck")
+    set_trainable_blocks(extractor, params.trainable_blocks)
+    model = make_image_model(extractor, head)
+    # A low learning rate with momentum, as in the original recipe, so the fine-tuned
+    # blocks move slowly and do not wreck the features the head was trained on.
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=params.learning_rate, momentum=params.momentum),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+
+    _, faces, labels = load_split(png_dir, "train")
+    held_out = validation_mask(labels, image_params.validation_fraction, seed)
+    logger.info(
+        "image_finetune: training VGG16's last %d blocks and the head on %d faces, validating on %d",
+        params.trainable_blocks, int((~held_out).sum()), int(held_out.sum()),
+    )
+    history = model.fit(
+        faces[~held_out],
+        labels[~held_out],
+        validation_data=(faces[held_out], labels[held_out]),
+        batch_size=params.batch_size,
+        epochs=params.epochs,
+        shuffle=True,
+        callbacks=[early_stopping(params.patience)],
+        verbose=2,
+    )
+    save_model(model, model_path)
+
+    _, test_faces, test_labels = load_split(png_dir, "test")
+    metrics = {"test": classification_metrics(test_labels, model.predict(test_faces, batch_size=params.batch_size, verbose=0))}
+    metrics.update(history_summary(history))
+    logger.info("image_finetune: test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
+    return metrics

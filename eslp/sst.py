@@ -1,0 +1,322 @@
+"""Stanford Sentiment Treebank readers and the scored phrase table.
+
+Three input formats give one table with the columns ``text``, ``score`` (in [0, 1]),
+``split`` (train, dev or test) and ``sentence`` (whether the row is a whole sentence):
+
+- ``trees``: the PTB-style trees ``train.txt``, ``dev.txt`` and ``test.txt``. Every node
+  carries a 0-4 label, stored as the middle of its score bin, ``(label + 0.5) / 5``.
+- ``release``: ``dictionary.txt`` joined with ``sentiment_labels.txt``, with sentence
+  splits from ``datasetSentences.txt`` and ``datasetSplit.txt``.
+- ``csv``: one file per split with a sentence and its score on each row.
+
+Leakage protocol: training rows come only from training sentences (the nodes of the
+training trees, or with ``release`` the dictionary phrases that are a token span of a
+training sentence). A training row whose text equals a dev or test sentence is dropped.
+Dev and test rows are whole sentences only.
+"""
+
+import csv
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from eslp.errors import ESLPError, shorten
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+TREE_LABELS = 5
+RELEASE_SPLITS = {"1": "train", "2": "test", "3": "dev"}
+"""``datasetSplit.txt`` codes, from the release's README."""
+_PTB_ESCAPES = {
+    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+}
+_PTB_PATTERN = re.compile("|".join(re.escape(token) for token in _PTB_ESCAPES))
+
+
+def label_to_score(label: int) -> float:
+    """Map a 0-4 tree label to the middle of its score bin: 0 -> 0.1, ..., 4 -> 0.9."""
+    return (label + 0.5) / TREE_LABELS
+
+
+def fix_mojibake(text: str) -> str:
+    """Undo UTF-8 text that was decoded as Latin-1, as in the release's ``clichÃ©s``."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def normalize_text(text: str) -> str:
+    """Normalise one SST text: repair mojibake, unescape PTB brackets and slashes, fold spaces."""
+    text = fix_mojibake(text)
+    text = _PTB_PATTERN.sub(lambda match: _PTB_ESCAPES[match.group(0)], text)
+    text = text.replace("\\/", "/").replace("\\*", "*")
+    return " ".join(text.split())
+
+
+def tokenize(text: str) -> list[str]:
+    """Split an SST text into lowercased tokens; SST text is already tokenised on spaces."""
+    return text.lower().split()
+
+
+# --- trees -----------------------------------------------------------------------------
+
+
+def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
+    """Parse one PTB tree into ``(label, tokens)`` for every node, the root last.
+
+    ``(3 (2 The) (4 (3 good) (2 film)))`` gives the leaves, the inner nodes and finally
+    the root with all five tokens. A stack holds the open nodes while it scans.
+    """
+    tokens = line.replace("(", " ( ").replace(")", " ) ").split()
+    stack: list[tuple[int, list[str]]] = []
+    nodes: list[tuple[int, list[str]]] = []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        if token == "(":
+            if position + 1 >= len(tokens) or not tokens[position + 1].isdigit():
+                raise ESLPError(f"{where}: expected a 0-4 label after '(', found {shorten(tokens[position + 1:position + 2])}")
+            label = int(tokens[position + 1])
+            if label >= TREE_LABELS:
+                raise ESLPError(f"{where}: label {label} is outside 0-4; pass the SST trees release")
+            stack.append((label, []))
+            position += 2
+        elif token == ")":
+            if not stack:
+                raise ESLPError(f"{where}: unbalanced ')'; the tree line is damaged")
+            node = stack.pop()
+            nodes.append(node)
+            if stack:
+                stack[-1][1].extend(node[1])
+            position += 1
+        else:
+            if not stack:
+                raise ESLPError(f"{where}: word {shorten(token)} outside any bracket; the tree line is damaged")
+            stack[-1][1].append(token)
+            position += 1
+    if stack or not nodes:
+        raise ESLPError(f"{where}: unbalanced '('; the tree line is damaged")
+    return nodes
+
+
+def read_trees(source: Path) -> pd.DataFrame:
+    rows = []
+    for split in SPLITS:
+        path = source / f"{split}.txt"
+        if not path.is_file():
+            raise ESLPError(
+                f"{path}: SST tree file not found; place train.txt, dev.txt and test.txt there "
+                "or set language_prepare.source"
+            )
+        with open(path, encoding="utf-8-sig") as file:
+            for line_number, line in enumerate(file, start=1):
+                if not line.strip():
+                    continue
+                nodes = parse_tree(line, f"{path}:{line_number}")
+                for node_index, (label, tokens) in enumerate(nodes):
+                    is_sentence = node_index == len(nodes) - 1
+                    if split != "train" and not is_sentence:
+                        continue
+                    rows.append((normalize_text(" ".join(tokens)), label_to_score(label), split, is_sentence))
+    return pd.DataFrame(rows, columns=["text", "score", "split", "sentence"])
+
+
+# --- release files ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReleaseReport:
+    phrases_without_score: int = 0
+    scores_without_phrase: int = 0
+    sentences_matched: int = 0
+    sentences_unmatched: int = 0
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Read a text file's lines with any UTF-8 BOM and Windows line ends removed."""
+    if not path.is_file():
+        raise ESLPError(f"{path}: SST release file not found; place the release files there or set language_prepare.source")
+    with open(path, encoding="utf-8-sig", newline=None) as file:
+        return [line.rstrip("\n") for line in file]
+
+
+def read_dictionary(path: Path) -> dict[str, int]:
+    """Read ``dictionary.txt`` (``phrase|id``). The id follows the last ``|``, since phrases may contain one."""
+    phrases: dict[str, int] = {}
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        if not line:
+            continue
+        text, separator, id_text = line.rpartition("|")
+        if not separator or not id_text.strip().isdigit():
+            raise ESLPError(f"{path}:{line_number}: expected 'phrase|id', found {shorten(line)}; check the file's format")
+        phrases[normalize_text(text)] = int(id_text)
+    return phrases
+
+
+def read_sentiment_labels(path: Path) -> dict[int, float]:
+    """Read ``sentiment_labels.txt`` (``id|score``, with the header ``phrase ids|sentiment values``)."""
+    scores: dict[int, float] = {}
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        if not line or (line_number == 1 and not line[:1].isdigit()):
+            continue
+        id_text, separator, score_text = line.partition("|")
+        try:
+            phrase_id, score = int(id_text), float(score_text)
+        except ValueError:
+            raise ESLPError(f"{path}:{line_number}: expected 'id|score', found {shorten(line)}") from None
+        if not separator or not 0.0 <= score <= 1.0:
+            raise ESLPError(f"{path}:{line_number}: score {score_text.strip()} is outside [0, 1]; fix or remove the line")
+        scores[phrase_id] = score
+    return scores
+
+
+def _read_sentences(path: Path) -> dict[str, str]:
+    sentences = {}
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        if line_number == 1 or not line:
+            continue
+        index, separator, text = line.partition("\t")
+        if not separator:
+            raise ESLPError(f"{path}:{line_number}: expected 'index<TAB>sentence', found {shorten(line)}")
+        sentences[index.strip()] = normalize_text(text)
+    return sentences
+
+
+def _read_split(path: Path) -> dict[str, str]:
+    splits = {}
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        if line_number == 1 or not line:
+            continue
+        index, _, code = line.partition(",")
+        if code.strip() not in RELEASE_SPLITS:
+            raise ESLPError(f"{path}:{line_number}: split code {shorten(code)} is not 1, 2 or 3")
+        splits[index.strip()] = RELEASE_SPLITS[code.strip()]
+    return splits
+
+
+def _token_spans(text: str) -> set[str]:
+    tokens = text.split()
+    return {" ".join(tokens[start:end]) for start in range(len(tokens)) for end in range(start + 1, len(tokens) + 1)}
+
+
+def read_release(source: Path, strict: bool) -> tuple[pd.DataFrame, ReleaseReport]:
+    report = ReleaseReport()
+    dictionary = read_dictionary(source / "dictionary.txt")
+    scores = read_sentiment_labels(source / "sentiment_labels.txt")
+    sentences = _read_sentences(source / "datasetSentences.txt")
+    splits = _read_split(source / "datasetSplit.txt")
+
+    missing = [text for text, phrase_id in dictionary.items() if phrase_id not in scores]
+    report.phrases_without_score = len(missing)
+    report.scores_without_phrase = len(set(scores) - set(dictionary.values()))
+    if missing and strict:
+        raise ESLPError(
+            f"{source / 'dictionary.txt'}: phrase {shorten(missing[0])} (id {dictionary[missing[0]]}) has no line in "
+            f"sentiment_labels.txt, and {len(missing)} phrases in all; use matching release files, "
+            "or set language_prepare.strict: false to skip them"
+        )
+
+    rows = []
+    train_spans: set[str] = set()
+    for index, text in sentences.items():
+        split = splits.get(index)
+        phrase_id = dictionary.get(text)
+        if split is None or phrase_id is None or phrase_id not in scores:
+            report.sentences_unmatched += 1
+            continue
+        report.sentences_matched += 1
+        rows.append((text, scores[phrase_id], split, True))
+        if split == "train":
+            train_spans |= _token_spans(text)
+    sentence_texts = {row[0] for row in rows}
+    for text, phrase_id in dictionary.items():
+        if text in train_spans and text not in sentence_texts and phrase_id in scores:
+            rows.append((text, scores[phrase_id], "train", False))
+    return pd.DataFrame(rows, columns=["text", "score", "split", "sentence"]), report
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def read_score_csv(path: Path, split: str) -> list[tuple[str, float, str, bool]]:
+    """Read one CSV of sentences and scores.
+
+    Without a header the columns are ``score,sentence``, as in the widely used SST
+    extraction. A header naming ``sentence`` and ``score`` columns, in any order, is also read.
+    """
+    if not path.is_file():
+        raise ESLPError(f"{path}: SST CSV file not found; check language_prepare.source and language_prepare.csv_{split}")
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        reader = csv.reader(file)
+        score_column, text_column = 0, 1
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if reader.line_num == 1:
+                names = [name.strip().lower() for name in row]
+                if "sentence" in names and "score" in names:
+                    score_column, text_column = names.index("score"), names.index("sentence")
+                    continue
+            if len(row) <= max(score_column, text_column):
+                raise ESLPError(f"{where}: expected 'score,sentence', found {shorten(row)}")
+            try:
+                score = float(row[score_column])
+            except ValueError:
+                raise ESLPError(f"{where}: score {shorten(row[score_column])} is not a number") from None
+            if not 0.0 <= score <= 1.0:
+                raise ESLPError(f"{where}: score {row[score_column]} is outside [0, 1]; fix or remove the row")
+            rows.append((normalize_text(row[text_column]), score, split, True))
+    return rows
+
+
+def read_csv_splits(source: Path, file_names: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for split in SPLITS:
+        rows.extend(read_score_csv(source / file_names[split], split))
+    return pd.DataFrame(rows, columns=["text", "score", "split", "sentence"])
+
+
+# --- the phrase table ------------------------------------------------------------------
+
+
+def remove_leaks(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop training rows whose text is a dev or test sentence, and duplicate rows within a split."""
+    held_out = set(table.loc[table["split"] != "train", "text"])
+    leaked = (table["split"] == "train") & table["text"].isin(held_out)
+    table = table[~leaked]
+    # A text seen twice in one split keeps its sentence row, if any, then its first row.
+    table = table.sort_values("sentence", ascending=False, kind="stable")
+    table = table.drop_duplicates(subset=["split", "text"], keep="first")
+    table = table.sort_index().reset_index(drop=True)
+    return table, int(leaked.sum())
+
+
+def read_phrase_table(params) -> tuple[pd.DataFrame, dict]:
+    """Read SST in the format ``params.format``; return the phrase table and counts for the metrics."""
+    source = Path(params.source)
+    if not source.is_dir():
+        raise ESLPError(f"{source}: SST folder not found; place the SST files there or set language_prepare.source")
+    counts: dict = {}
+    if params.format == "trees":
+        table = read_trees(source)
+    elif params.format == "release":
+        table, report = read_release(source, params.strict)
+        counts.update(dataclasses.asdict(report))
+    else:
+        names = {"train": params.csv_train, "dev": params.csv_dev, "test": params.csv_test}
+        table = read_csv_splits(source, names)
+    table, leaked = remove_leaks(table)
+    counts["train_rows_dropped_as_held_out_sentences"] = leaked
+    for split in SPLITS:
+        if not (table["split"] == split).any():
+            raise ESLPError(f"{source}: no {split} sentences found; check the files of language_prepare.format {params.format}")
+    return table, counts

@@ -1,0 +1,25 @@
+"""The common entry point of the DVC stages: logging set-up and user errors as one message."""
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from eslp.errors import ESLPError
+
+logger = logging.getLogger("eslp.stage")
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Run a stage's ``main``; report an ``ESLPError`` as one line and exit with status 1.
+
+    Any other exception is a programming error and keeps its traceback.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    try:
+        main()
+    except ESLPError as error:
+        logger.error("%s failed: %s", name, error)
+        sys.exit(1)
+    logger.info("%s finished in %.1f s", name, time.perf_counter() - started)
