@@ -8,6 +8,7 @@ used are skipped and listed in a report, or raise in strict mode.
 import csv
 import dataclasses
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -205,7 +206,7 @@ def assign_splits(faces: list[Face], rule: str, test_fraction: float, seed: int)
     for label in CLASSES:
         members = [face for face in faces if face.label == label]
         order = rng.permutation(len(members))
-        test_count = int(round(test_fraction * len(members)))
+        test_count = int(np.floor(test_fraction * len(members) + 0.5))
         test_indices = set(order[:test_count].tolist())
         for index, face in enumerate(members):
             splits["test" if index in test_indices else "train"].append(face)
@@ -259,8 +260,14 @@ def list_pngs(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray]:
         folder = png_dir / split / label
         if not folder.is_dir():
             raise ESLPError(f"{folder}: folder not found; run `dvc repro images_prepare` first")
-        files = [path for path in folder.iterdir() if path.suffix == ".png" and path.stem.startswith(label)]
-        files.sort(key=lambda path: int(path.stem[len(label):]))
+        # Only names that images_prepare writes count, so stray files cannot shift the rows.
+        pattern = re.compile(rf"{label}(\d+)\.png")
+        indexed = []
+        for path in folder.iterdir():
+            match = pattern.fullmatch(path.name)
+            if match:
+                indexed.append((int(match.group(1)), path))
+        files = [path for _, path in sorted(indexed)]
         paths.extend(files)
         labels.extend([label_index] * len(files))
     return paths, np.array(labels, dtype=np.int32)

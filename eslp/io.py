@@ -81,7 +81,9 @@ def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> None:
         if np.asarray(array).dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which needs pickle; convert it first")
     with atomic_path(path) as temporary:
-        np.savez(temporary, **arrays)
+        # Through an open file, np.savez writes to the exact name instead of adding ".npz".
+        with open(temporary, "wb") as file:
+            np.savez(file, **arrays)
 
 
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:

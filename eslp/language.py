@@ -104,16 +104,20 @@ def write_sentences(params, language_dir: Path, out_dir: Path) -> dict:
     selected = select_sentences(table, params.happy_threshold, params.angry_threshold)
 
     sentences = table[table["sentence"]]
-    for split in ("train", "test"):
-        for label, threshold, frame in ((HAPPY, params.happy_threshold, selected[HAPPY]), (ANGRY, params.angry_threshold, selected[ANGRY])):
-            if not (frame["split"] == split).any():
-                in_split = sentences[sentences["split"] == split]
-                above = int((in_split["score"] > threshold).sum())
-                raise ESLPError(
-                    f"params.yaml: sentences.{label}_threshold: {threshold} leaves no {label} {split} sentences "
-                    f"({above} {split} sentences score above it, {len(in_split) - above} at or below); "
-                    "move the threshold towards 0.5"
-                )
+    # combine needs both classes in every split: train and test pairs, and dev for validation.
+    for split in sst.SPLITS:
+        scores = sentences.loc[sentences["split"] == split, "score"]
+        for label, threshold in ((HAPPY, params.happy_threshold), (ANGRY, params.angry_threshold)):
+            if (selected[label]["split"] == split).any():
+                continue
+            if label == HAPPY:
+                sides = f"{int((scores > threshold).sum())} score above it, {int((scores <= threshold).sum())} at or below"
+            else:
+                sides = f"{int((scores < threshold).sum())} score below it, {int((scores >= threshold).sum())} at or above"
+            raise ESLPError(
+                f"params.yaml: sentences.{label}_threshold: {threshold} leaves no {label} {split} sentences "
+                f"(of {len(scores)} {split} sentences, {sides}); move the threshold towards 0.5"
+            )
 
     with atomic_path(out_dir) as temporary:
         temporary.mkdir()

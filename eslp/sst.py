@@ -71,8 +71,8 @@ def tokenize(text: str) -> list[str]:
 def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
     """Parse one PTB tree into ``(label, tokens)`` for every node, the root last.
 
-    ``(3 (2 The) (4 (3 good) (2 film)))`` gives the leaves, the inner nodes and finally
-    the root with all five tokens. A stack holds the open nodes while it scans.
+    ``(3 (2 The) (4 (3 good) (2 film)))`` gives the leaves, the inner node and finally
+    the root with all three tokens. A stack holds the open nodes while it scans.
     """
     tokens = line.replace("(", " ( ").replace(")", " ) ").split()
     stack: list[tuple[int, list[str]]] = []
@@ -81,6 +81,8 @@ def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
     while position < len(tokens):
         token = tokens[position]
         if token == "(":
+            if nodes and not stack:
+                raise ESLPError(f"{where}: a second tree starts after the first one ends; each line must hold one tree")
             if position + 1 >= len(tokens) or not tokens[position + 1].isdigit():
                 raise ESLPError(f"{where}: expected a 0-4 label after '(', found {shorten(tokens[position + 1:position + 2])}")
             label = int(tokens[position + 1])
@@ -92,6 +94,8 @@ def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
             if not stack:
                 raise ESLPError(f"{where}: unbalanced ')'; the tree line is damaged")
             node = stack.pop()
+            if not node[1]:
+                raise ESLPError(f"{where}: a node with label {node[0]} has no words; the tree line is damaged")
             nodes.append(node)
             if stack:
                 stack[-1][1].extend(node[1])
@@ -180,7 +184,7 @@ def read_sentiment_labels(path: Path) -> dict[int, float]:
 def _read_sentences(path: Path) -> dict[str, str]:
     sentences = {}
     for line_number, line in enumerate(_read_lines(path), start=1):
-        if line_number == 1 or not line:
+        if not line or (line_number == 1 and not line[:1].isdigit()):
             continue
         index, separator, text = line.partition("\t")
         if not separator:
@@ -192,7 +196,7 @@ def _read_sentences(path: Path) -> dict[str, str]:
 def _read_split(path: Path) -> dict[str, str]:
     splits = {}
     for line_number, line in enumerate(_read_lines(path), start=1):
-        if line_number == 1 or not line:
+        if not line or (line_number == 1 and not line[:1].isdigit()):
             continue
         index, _, code = line.partition(",")
         if code.strip() not in RELEASE_SPLITS:
@@ -289,9 +293,13 @@ def read_csv_splits(source: Path, file_names: dict[str, str]) -> pd.DataFrame:
 
 
 def remove_leaks(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop training rows whose text is a dev or test sentence, and duplicate rows within a split."""
-    held_out = set(table.loc[table["split"] != "train", "text"])
-    leaked = (table["split"] == "train") & table["text"].isin(held_out)
+    """Drop training rows whose text is a dev or test sentence, and duplicate rows within a split.
+
+    Texts are compared lowercased, as the models see them.
+    """
+    lowered = table["text"].str.lower()
+    held_out = set(lowered[table["split"] != "train"])
+    leaked = (table["split"] == "train") & lowered.isin(held_out)
     table = table[~leaked]
     # A text seen twice in one split keeps its sentence row, if any, then its first row.
     table = table.sort_values("sentence", ascending=False, kind="stable")
@@ -317,6 +325,6 @@ def read_phrase_table(params) -> tuple[pd.DataFrame, dict]:
     table, leaked = remove_leaks(table)
     counts["train_rows_dropped_as_held_out_sentences"] = leaked
     for split in SPLITS:
-        if not (table["split"] == split).any():
+        if not ((table["split"] == split) & table["sentence"]).any():
             raise ESLPError(f"{source}: no {split} sentences found; check the files of language_prepare.format {params.format}")
     return table, counts
