@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up .venv if needed, then run the whole pipeline. Arguments go to `dvc repro`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+dvc repro "$@"
