@@ -13,12 +13,12 @@ from eslp.io import load_arrays, save_model
 from eslp.language import read_prepared, read_sentences
 from eslp.models import make_combined_model
 from eslp.text import encode
-from eslp.training import classification_metrics, early_stopping, history_summary, validation_mask
+from eslp.training import classification_metrics, fit, history_summary, validation_mask
 
 logger = logging.getLogger(__name__)
 
 
-def make_pairs(face_labels: np.ndarray, sentence_labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_pairs(face_labels: np.ndarray, sentence_labels: np.ndarray, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Pair faces with sentences of the same class; return ``(face_indices, sentence_indices)``.
 
     Within each class, faces and sentences are shuffled and paired in turn, and the
@@ -32,8 +32,8 @@ def make_pairs(face_labels: np.ndarray, sentence_labels: np.ndarray, seed: int) 
         sentences = rng.permutation(np.flatnonzero(sentence_labels == label))
         if len(faces) == 0 or len(sentences) == 0:
             raise ESLPError(
-                f"cannot pair {CLASSES[label]} faces with sentences: {len(faces)} faces, {len(sentences)} sentences; "
-                "check the image and sentence stages' outputs"
+                f"cannot make {name} pairs of {CLASSES[label]} faces and sentences: {len(faces)} faces, "
+                f"{len(sentences)} sentences; check metrics/images_prepare.json and metrics/sentences.json"
             )
         count = max(len(faces), len(sentences))
         face_parts.append(faces[np.arange(count) % len(faces)])
@@ -67,7 +67,7 @@ def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_d
 
     # Validation pairs use dev sentences and a held-out part of the training faces, so no
     # training face or sentence is used to choose the epoch.
-    held_out = validation_mask(train_faces["labels"], params.validation_fraction, seed)
+    held_out = validation_mask(train_faces["labels"], params.validation_fraction, seed, "combine.validation_fraction")
     face_sets = {
         "train": (train_faces["features"][~held_out], train_faces["labels"][~held_out]),
         "validation": (train_faces["features"][held_out], train_faces["labels"][held_out]),
@@ -77,7 +77,7 @@ def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_d
     inputs, targets, counts = {}, {}, {}
     for name, (features, face_labels) in face_sets.items():
         texts, sentence_labels = _sentence_table(sentences, sentence_splits[name])
-        face_index, sentence_index = make_pairs(face_labels, sentence_labels, seed)
+        face_index, sentence_index = make_pairs(face_labels, sentence_labels, seed, name)
         token_ids = encode(texts, vocabulary, parameters["max_length"])
         inputs[name] = {"features": features[face_index], "tokens": token_ids[sentence_index]}
         targets[name] = face_labels[face_index]
@@ -89,16 +89,7 @@ def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_d
         params.image_units, params.dropout,
     )
     model.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(
-        inputs["train"],
-        targets["train"],
-        validation_data=(inputs["validation"], targets["validation"]),
-        batch_size=params.batch_size,
-        epochs=params.epochs,
-        shuffle=True,
-        callbacks=[early_stopping(params.patience)],
-        verbose=2,
-    )
+    history = fit(model, (inputs["train"], targets["train"]), (inputs["validation"], targets["validation"]), params)
     save_model(model, model_path)
 
     probabilities = model.predict(inputs["test"], batch_size=256, verbose=0)

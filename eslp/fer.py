@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from eslp import ANGRY, CLASSES, FACE_SIZE, HAPPY
 from eslp.errors import ESLPError, shorten
-from eslp.io import atomic_path
+from eslp.io import atomic_path, open_text
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ class Face:
     label: str
     usage: str
     source: str
-    """Where the face came from: ``file.csv:LINE`` or the image path."""
+    """The face's origin: ``file.csv:LINE`` or the image path."""
 
 
 @dataclasses.dataclass
 class ReadReport:
-    """What reading skipped or changed, one entry per row or file."""
+    """The rows and files that reading skipped or ignored, and the count of converted images."""
 
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     ignored: list[tuple[str, str]] = dataclasses.field(default_factory=list)
@@ -74,15 +74,19 @@ def read_csv(path: Path, strict: bool) -> tuple[list[Face], ReadReport]:
     """Read the angry and happy rows of a Kaggle ``fer2013.csv`` (``emotion,pixels,Usage``)."""
     faces: list[Face] = []
     report = ReadReport()
-    with open(path, newline="", encoding="utf-8-sig") as file:
+    with open_text(path, newline="") as file:
         reader = csv.reader(file)
         header = next(reader, None)
-        if header is None or not {"emotion", "pixels", "Usage"} <= {name.strip() for name in header}:
+        names = [name.strip() for name in header or []]
+        if not {"emotion", "pixels", "Usage"} <= set(names):
             raise ESLPError(
                 f"{path}:1: header {shorten(header)} lacks the columns emotion, pixels, Usage; "
                 "pass the original Kaggle fer2013.csv or set images_prepare.format: folders"
             )
-        columns = {name.strip(): index for index, name in enumerate(header)}
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ESLPError(f"{path}:1: header names the column {', '.join(repeated)} twice; keep one of each")
+        columns = {name: index for index, name in enumerate(names)}
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if not row:
@@ -181,7 +185,7 @@ def read_folders(root: Path, strict: bool) -> tuple[list[Face], ReadReport]:
                     continue
                 try:
                     pixels, converted = load_face(path)
-                except (OSError, UnidentifiedImageError, ValueError) as error:
+                except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
                     report.skip(str(path), f"cannot decode image: {error}", strict)
                     continue
                 report.resized += converted
@@ -289,6 +293,18 @@ def write_report(path: Path, report: ReadReport) -> None:
             writer.writerows(report.rows())
 
 
+def _empty_split_message(params, split: str, label: str, faces: list[Face], report: ReadReport, report_path: Path) -> str:
+    total = sum(face.label == label for face in faces)
+    message = f"{params.source}: no {label} faces in the {split} split ({total} {label} faces read in all"
+    if report.skipped:
+        where, reason = report.skipped[0]
+        message += f", {len(report.skipped)} rows or files skipped, the first {where}: {reason}; see {report_path}"
+    message += "); "
+    if params.split == "random":
+        return message + f"images_prepare.test_fraction {params.test_fraction} leaves none there, so add faces or change it"
+    return message + "FER's Usage puts none there, so add them to the source or set images_prepare.split: random"
+
+
 def prepare(params, seed: int, out_dir: Path, report_path: Path) -> dict:
     """Read FER2013, split, balance and write the PNG folders; return the stage's metrics."""
     source = Path(params.source)
@@ -301,19 +317,17 @@ def prepare(params, seed: int, out_dir: Path, report_path: Path) -> dict:
     else:
         faces, report = read_folders(source, params.strict)
     read_counts = count_by_usage(faces)
+    # The report is written first, so that it explains a failure below.
+    write_report(report_path, report)
 
     splits = assign_splits(faces, params.split, params.test_fraction, seed)
     selected = {}
     for split, members in splits.items():
         for label in CLASSES:
             if not any(face.label == label for face in members):
-                raise ESLPError(
-                    f"{source}: no {label} faces in the {split} split (read counts: {read_counts}); "
-                    "check the source or set images_prepare.split: random"
-                )
+                raise ESLPError(_empty_split_message(params, split, label, faces, report, report_path))
         selected[split] = select(members, params.balance, params.max_per_class, seed)
     write_pngs(out_dir, selected)
-    write_report(report_path, report)
 
     written = {split: {label: len(faces) for label, faces in by_label.items()} for split, by_label in selected.items()}
     logger.info(

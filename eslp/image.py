@@ -16,7 +16,7 @@ from eslp.models import (
     make_image_model,
     set_trainable_blocks,
 )
-from eslp.training import classification_metrics, early_stopping, history_summary, validation_mask
+from eslp.training import classification_metrics, fit, history_summary, validation_mask
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +48,14 @@ def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Pat
     save_model(extractor, extractor_path)
 
     train_features, train_labels = arrays["train"]
-    held_out = validation_mask(train_labels, image_params.validation_fraction, seed)
+    held_out = validation_mask(train_labels, image_params.validation_fraction, seed, "image.validation_fraction")
     head = make_bottleneck_head(train_features.shape[1], params.head_units, params.dropout)
     head.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
-    history = head.fit(
-        train_features[~held_out],
-        train_labels[~held_out],
-        validation_data=(train_features[held_out], train_labels[held_out]),
-        batch_size=params.batch_size,
-        epochs=params.epochs,
-        callbacks=[early_stopping(params.patience)],
-        verbose=2,
+    history = fit(
+        head,
+        (train_features[~held_out], train_labels[~held_out]),
+        (train_features[held_out], train_labels[held_out]),
+        params,
     )
     save_model(head, head_path)
 
@@ -84,21 +81,12 @@ def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Pat
     )
 
     _, faces, labels = load_split(png_dir, "train")
-    held_out = validation_mask(labels, image_params.validation_fraction, seed)
+    held_out = validation_mask(labels, image_params.validation_fraction, seed, "image.validation_fraction")
     logger.info(
         "image_finetune: training VGG16's last %d blocks and the head on %d faces, validating on %d",
         params.trainable_blocks, int((~held_out).sum()), int(held_out.sum()),
     )
-    history = model.fit(
-        faces[~held_out],
-        labels[~held_out],
-        validation_data=(faces[held_out], labels[held_out]),
-        batch_size=params.batch_size,
-        epochs=params.epochs,
-        shuffle=True,
-        callbacks=[early_stopping(params.patience)],
-        verbose=2,
-    )
+    history = fit(model, (faces[~held_out], labels[~held_out]), (faces[held_out], labels[held_out]), params)
     save_model(model, model_path)
 
     _, test_faces, test_labels = load_split(png_dir, "test")

@@ -1,6 +1,7 @@
 """Output writing that never leaves a half-written file where a later stage could read it."""
 
 import contextlib
+import csv
 import json
 import logging
 import math
@@ -10,6 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from eslp.errors import ESLPError
+
+# Real fer2013.csv rows are about 9,000 characters, but a damaged row can be far longer. A
+# higher limit lets the row reach the readers' own checks, which report it with its line.
+csv.field_size_limit(2**31 - 1)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +50,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if temporary.is_dir():
         _remove(path)
     os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def open_text(path: str | os.PathLike, newline: str | None = None) -> Iterator:
+    """Open a UTF-8 text file (a BOM is skipped) for reading.
+
+    Bytes that are not UTF-8 raise ``ESLPError`` naming the file and line, and a CSV
+    field that the ``csv`` module rejects raises one naming the file.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline=newline) as file:
+            yield file
+    except UnicodeDecodeError as error:
+        line, byte = _first_invalid_utf8(path)
+        raise ESLPError(f"{path}:{line}: invalid UTF-8 byte {byte!r}; save the file as UTF-8") from error
+    except csv.Error as error:
+        raise ESLPError(f"{path}: invalid CSV: {error}; check the file's quoting and line ends") from error
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, bytes]:
+    """Return the 1-based line and the value of the first byte in ``path`` that is not UTF-8."""
+    # UnicodeDecodeError.start counts from the chunk a text file was decoding, not from the
+    # start of the file, so the file is decoded again in one piece.
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return data[: error.start].count(b"\n") + 1, data[error.start : error.start + 1]
+    return 1, b""
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

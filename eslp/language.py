@@ -27,7 +27,6 @@ LABEL_BOUNDARIES = (0.2, 0.4, 0.6, 0.8)
 def prepare(params, out_dir: Path) -> dict:
     """Read SST and write the phrase table, vocabulary and model parameters; return the metrics."""
     table, counts = sst.read_phrase_table(params)
-    table = table[table["text"].str.len() > 0].reset_index(drop=True)
     train_sentences = table.loc[(table["split"] == "train") & table["sentence"], "text"]
     vocabulary = build_vocabulary(train_sentences, params.max_vocabulary, params.min_count)
     max_length = int(max(len(sst.tokenize(text)) for text in train_sentences))
@@ -83,8 +82,9 @@ def check_label_thresholds(params) -> None:
             raise ESLPError(
                 f"params.yaml: sentences.{key}: {value} is not a label boundary "
                 f"({', '.join(map(str, LABEL_BOUNDARIES))}). The trees format has only 0-4 labels, so a "
-                "threshold inside a label's score bin cannot be applied; use a boundary, or set "
-                "language_prepare.format to release or csv, which carry real scores"
+                "threshold inside a label's score bin cannot be applied; use a boundary, or switch to SST files "
+                "with real scores: set language_prepare.format to release or csv and language_prepare.source "
+                "to the folder with those files"
             )
 
 

@@ -11,7 +11,7 @@ from eslp.io import save_model
 from eslp.language import read_prepared
 from eslp.models import make_language_model
 from eslp.text import encode, encode_ragged
-from eslp.training import early_stopping, history_summary
+from eslp.training import fit, history_summary
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ def token_dataset(rows: list[list[int]], targets: np.ndarray, batch_size: int, s
         bucket_boundaries=BUCKET_BOUNDARIES,
         bucket_batch_sizes=[batch_size] * (len(BUCKET_BOUNDARIES) + 1),
     )
+    # Each bucket ends with one partial batch, so the batch count is known. Stating it lets
+    # Keras show progress and stops it warning that the input "ran out of data".
+    bucket_sizes = np.bincount(np.searchsorted(BUCKET_BOUNDARIES, lengths, side="right"))
+    batch_count = int(np.sum(-(-bucket_sizes // batch_size)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batch_count))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -75,14 +80,11 @@ def train(params, seed: int, language_dir: Path, model_path: Path) -> dict:
         loss="binary_crossentropy",
         metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
     )
-    logger.info("language_train: training on %d %s, validating on %d dev sentences", len(train_rows), params.train_on, len(dev))
-    history = model.fit(
-        dataset,
-        validation_data=(dev_ids, dev["score"].to_numpy(np.float32)),
-        epochs=params.epochs,
-        callbacks=[early_stopping(params.patience)],
-        verbose=2,
+    logger.info(
+        "language_train: training on %d rows (train_on: %s), validating on %d dev sentences",
+        len(train_rows), params.train_on, len(dev),
     )
+    history = fit(model, dataset, (dev_ids, dev["score"].to_numpy(np.float32)), params)
     save_model(model, model_path)
 
     metrics = {}

@@ -6,6 +6,7 @@ stage fails before it does any work.
 """
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,10 +141,20 @@ def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
         with open(path, encoding="utf-8") as file:
             params = yaml.safe_load(file)
     except yaml.YAMLError as error:
-        raise ESLPError(f"{path}: invalid YAML: {error}; fix the file's syntax") from error
+        where = f"{path}:{error.problem_mark.line + 1}" if getattr(error, "problem_mark", None) else str(path)
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ESLPError(f"{where}: invalid YAML: {problem}; fix the file's syntax") from error
     if not isinstance(params, dict):
         raise ESLPError(f"{path}: expected a mapping of sections, found {shorten(params)}")
     return params
+
+
+def _looks_like_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
@@ -159,9 +170,16 @@ def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ESLPError(f"params.yaml: {key}: expected a whole number, found {shorten(value)}")
     elif kind is float:
+        if isinstance(value, str) and _looks_like_number(value):
+            raise ESLPError(
+                f"params.yaml: {key}: expected a number, found the string {shorten(value)}; remove any quotes, and "
+                "give an exponent a decimal point (1.0e-3, not 1e-3), which YAML needs to read a number"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ESLPError(f"params.yaml: {key}: expected a number, found {shorten(value)}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ESLPError(f"params.yaml: {key}: {value} is not a finite number; write a number")
     elif kind is str:
         if not isinstance(value, str) or not value:
             raise ESLPError(f"params.yaml: {key}: expected a non-empty string, found {shorten(value)}")
@@ -203,10 +221,14 @@ def read_section(params: dict[str, Any], name: str) -> Any:
     return schema(**values)
 
 
+MAX_SEED = 2**32 - 1
+"""The largest seed that NumPy and Keras accept."""
+
+
 def read_seed(params: dict[str, Any]) -> int:
     seed = params.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ESLPError(f"params.yaml: seed: expected a whole number of at least 0, found {shorten(seed)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ESLPError(f"params.yaml: seed: expected a whole number from 0 to {MAX_SEED}, found {shorten(seed)}")
     return seed
 
 

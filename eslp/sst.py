@@ -11,8 +11,10 @@ Three input formats give one table with the columns ``text``, ``score`` (in [0, 
 
 Leakage protocol: training rows come only from training sentences (the nodes of the
 training trees, or with ``release`` the dictionary phrases that are a token span of a
-training sentence). A training row whose text equals a dev or test sentence is dropped.
-Dev and test rows are whole sentences only.
+training sentence). A training sentence that equals a dev or test sentence is dropped
+with all its phrases, and so is any other training row equal to a dev or test sentence.
+A dev sentence that equals a test sentence is dropped. Dev and test rows are whole
+sentences only. Texts are compared lowercased, as the models see them.
 """
 
 import csv
@@ -24,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from eslp.errors import ESLPError, shorten
+from eslp.io import open_text
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
     """Parse one PTB tree into ``(label, tokens)`` for every node, the root last.
 
     ``(3 (2 The) (4 (3 good) (2 film)))`` gives the leaves, the inner node and finally
-    the root with all three tokens. A stack holds the open nodes while it scans.
+    the root with all three tokens. A stack keeps the open nodes while it scans.
     """
     tokens = line.replace("(", " ( ").replace(")", " ) ").split()
     stack: list[tuple[int, list[str]]] = []
@@ -83,7 +86,8 @@ def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
         if token == "(":
             if nodes and not stack:
                 raise ESLPError(f"{where}: a second tree starts after the first one ends; each line must hold one tree")
-            if position + 1 >= len(tokens) or not tokens[position + 1].isdigit():
+            label_text = tokens[position + 1] if position + 1 < len(tokens) else ""
+            if not (label_text.isascii() and label_text.isdigit()):
                 raise ESLPError(f"{where}: expected a 0-4 label after '(', found {shorten(tokens[position + 1:position + 2])}")
             label = int(tokens[position + 1])
             if label >= TREE_LABELS:
@@ -110,26 +114,45 @@ def parse_tree(line: str, where: str) -> list[tuple[int, list[str]]]:
     return nodes
 
 
-def read_trees(source: Path) -> pd.DataFrame:
+def _read_tree_file(path: Path) -> list[list[tuple[int, list[str]]]]:
+    if not path.is_file():
+        raise ESLPError(
+            f"{path}: SST tree file not found; place train.txt, dev.txt and test.txt there "
+            "or set language_prepare.source"
+        )
+    trees = []
+    with open_text(path) as file:
+        for line_number, line in enumerate(file, start=1):
+            if line.strip():
+                trees.append(parse_tree(line, f"{path}:{line_number}"))
+    return trees
+
+
+def read_trees(source: Path) -> tuple[pd.DataFrame, int]:
+    """Read the trees of all splits; return the rows and the number of training trees dropped.
+
+    A training tree whose sentence is also a dev or test sentence is dropped whole,
+    because each of its phrases is a phrase of that held-out sentence.
+    """
+    trees = {split: _read_tree_file(source / f"{split}.txt") for split in SPLITS}
+    held_out = {
+        normalize_text(" ".join(nodes[-1][1])).lower() for split in ("dev", "test") for nodes in trees[split]
+    }
     rows = []
+    dropped = 0
     for split in SPLITS:
-        path = source / f"{split}.txt"
-        if not path.is_file():
-            raise ESLPError(
-                f"{path}: SST tree file not found; place train.txt, dev.txt and test.txt there "
-                "or set language_prepare.source"
-            )
-        with open(path, encoding="utf-8-sig") as file:
-            for line_number, line in enumerate(file, start=1):
-                if not line.strip():
-                    continue
-                nodes = parse_tree(line, f"{path}:{line_number}")
-                for node_index, (label, tokens) in enumerate(nodes):
-                    is_sentence = node_index == len(nodes) - 1
-                    if split != "train" and not is_sentence:
-                        continue
-                    rows.append((normalize_text(" ".join(tokens)), label_to_score(label), split, is_sentence))
-    return pd.DataFrame(rows, columns=["text", "score", "split", "sentence"])
+        for nodes in trees[split]:
+            root_label, root_tokens = nodes[-1]
+            sentence = normalize_text(" ".join(root_tokens))
+            if split != "train":
+                rows.append((sentence, label_to_score(root_label), split, True))
+                continue
+            if sentence.lower() in held_out:
+                dropped += 1
+                continue
+            for node_index, (label, tokens) in enumerate(nodes):
+                rows.append((normalize_text(" ".join(tokens)), label_to_score(label), split, node_index == len(nodes) - 1))
+    return pd.DataFrame(rows, columns=["text", "score", "split", "sentence"]), dropped
 
 
 # --- release files ---------------------------------------------------------------------
@@ -141,13 +164,14 @@ class ReleaseReport:
     scores_without_phrase: int = 0
     sentences_matched: int = 0
     sentences_unmatched: int = 0
+    train_sentences_dropped_with_their_phrases: int = 0
 
 
 def _read_lines(path: Path) -> list[str]:
     """Read a text file's lines with any UTF-8 BOM and Windows line ends removed."""
     if not path.is_file():
         raise ESLPError(f"{path}: SST release file not found; place the release files there or set language_prepare.source")
-    with open(path, encoding="utf-8-sig", newline=None) as file:
+    with open_text(path) as file:
         return [line.rstrip("\n") for line in file]
 
 
@@ -228,7 +252,6 @@ def read_release(source: Path, strict: bool) -> tuple[pd.DataFrame, ReleaseRepor
         )
 
     rows = []
-    train_spans: set[str] = set()
     for index, text in sentences.items():
         split = splits.get(index)
         phrase_id = dictionary.get(text)
@@ -237,8 +260,20 @@ def read_release(source: Path, strict: bool) -> tuple[pd.DataFrame, ReleaseRepor
             continue
         report.sentences_matched += 1
         rows.append((text, scores[phrase_id], split, True))
-        if split == "train":
-            train_spans |= _token_spans(text)
+
+    # A training sentence that is also a dev or test sentence is dropped with its phrases,
+    # since each of them is a phrase of that held-out sentence.
+    held_out = {text.lower() for text, _, split, _ in rows if split != "train"}
+    kept = []
+    train_spans: set[str] = set()
+    for row in rows:
+        if row[2] == "train":
+            if row[0].lower() in held_out:
+                report.train_sentences_dropped_with_their_phrases += 1
+                continue
+            train_spans |= _token_spans(row[0])
+        kept.append(row)
+    rows = kept
     sentence_texts = {row[0] for row in rows}
     for text, phrase_id in dictionary.items():
         if text in train_spans and text not in sentence_texts and phrase_id in scores:
@@ -258,9 +293,9 @@ def read_score_csv(path: Path, split: str) -> list[tuple[str, float, str, bool]]
     if not path.is_file():
         raise ESLPError(f"{path}: SST CSV file not found; check language_prepare.source and language_prepare.csv_{split}")
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as file:
+    with open_text(path, newline="") as file:
         reader = csv.reader(file)
-        score_column, text_column = 0, 1
+        score_column, text_column, field_count = 0, 1, 2
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if not row:
@@ -268,17 +303,28 @@ def read_score_csv(path: Path, split: str) -> list[tuple[str, float, str, bool]]
             if reader.line_num == 1:
                 names = [name.strip().lower() for name in row]
                 if "sentence" in names and "score" in names:
-                    score_column, text_column = names.index("score"), names.index("sentence")
+                    score_column, text_column, field_count = names.index("score"), names.index("sentence"), len(names)
                     continue
-            if len(row) <= max(score_column, text_column):
-                raise ESLPError(f"{where}: expected 'score,sentence', found {shorten(row)}")
+            if len(row) != field_count:
+                raise ESLPError(
+                    f"{where}: row has {len(row)} fields, expected {field_count} (score,sentence); "
+                    f"put a sentence that contains commas in double quotes: {shorten(row)}"
+                )
             try:
                 score = float(row[score_column])
             except ValueError:
+                if reader.line_num == 1:
+                    raise ESLPError(
+                        f"{where}: header {shorten(row)} must name the columns score and sentence; "
+                        "rename them, or remove the header to read the columns as score,sentence"
+                    ) from None
                 raise ESLPError(f"{where}: score {shorten(row[score_column])} is not a number") from None
             if not 0.0 <= score <= 1.0:
                 raise ESLPError(f"{where}: score {row[score_column]} is outside [0, 1]; fix or remove the row")
-            rows.append((normalize_text(row[text_column]), score, split, True))
+            text = normalize_text(row[text_column])
+            if not text:
+                raise ESLPError(f"{where}: the sentence is empty; remove the row")
+            rows.append((text, score, split, True))
     return rows
 
 
@@ -292,20 +338,27 @@ def read_csv_splits(source: Path, file_names: dict[str, str]) -> pd.DataFrame:
 # --- the phrase table ------------------------------------------------------------------
 
 
-def remove_leaks(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop training rows whose text is a dev or test sentence, and duplicate rows within a split.
+def remove_leaks(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop rows that leak held-out sentences into the splits used to choose or fit a model.
 
-    Texts are compared lowercased, as the models see them.
+    Training rows equal to a dev or test sentence and dev sentences equal to a test
+    sentence are dropped, comparing lowercased text, as the models see it. So are
+    duplicate rows within a split.
     """
     lowered = table["text"].str.lower()
     held_out = set(lowered[table["split"] != "train"])
-    leaked = (table["split"] == "train") & lowered.isin(held_out)
-    table = table[~leaked]
+    test = set(lowered[table["split"] == "test"])
+    train_leaked = (table["split"] == "train") & lowered.isin(held_out)
+    dev_leaked = (table["split"] == "dev") & lowered.isin(test)
+    table = table[~(train_leaked | dev_leaked)]
     # A text seen twice in one split keeps its sentence row, if any, then its first row.
     table = table.sort_values("sentence", ascending=False, kind="stable")
     table = table.drop_duplicates(subset=["split", "text"], keep="first")
     table = table.sort_index().reset_index(drop=True)
-    return table, int(leaked.sum())
+    return table, {
+        "train_rows_dropped_as_held_out_sentences": int(train_leaked.sum()),
+        "dev_sentences_dropped_as_test_sentences": int(dev_leaked.sum()),
+    }
 
 
 def read_phrase_table(params) -> tuple[pd.DataFrame, dict]:
@@ -315,15 +368,17 @@ def read_phrase_table(params) -> tuple[pd.DataFrame, dict]:
         raise ESLPError(f"{source}: SST folder not found; place the SST files there or set language_prepare.source")
     counts: dict = {}
     if params.format == "trees":
-        table = read_trees(source)
+        table, counts["train_sentences_dropped_with_their_phrases"] = read_trees(source)
     elif params.format == "release":
         table, report = read_release(source, params.strict)
         counts.update(dataclasses.asdict(report))
     else:
         names = {"train": params.csv_train, "dev": params.csv_dev, "test": params.csv_test}
         table = read_csv_splits(source, names)
-    table, leaked = remove_leaks(table)
-    counts["train_rows_dropped_as_held_out_sentences"] = leaked
+    # The release dictionary can hold phrases that normalise to nothing.
+    table = table[table["text"].str.len() > 0]
+    table, leak_counts = remove_leaks(table)
+    counts.update(leak_counts)
     for split in SPLITS:
         if not ((table["split"] == split) & table["sentence"]).any():
             raise ESLPError(f"{source}: no {split} sentences found; check the files of language_prepare.format {params.format}")

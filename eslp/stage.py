@@ -1,6 +1,7 @@
 """The common entry point of the DVC stages: logging set-up and user errors as one message."""
 
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +17,9 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     Any other exception is a programming error and keeps its traceback.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM (from `kill` or a job scheduler) becomes SystemExit, so the stage unwinds like
+    # on Ctrl-C and removes its temporary outputs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.perf_counter()
     try:
         main()

@@ -6,6 +6,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from eslp import CLASSES
+from eslp.errors import ESLPError
+
 logger = logging.getLogger(__name__)
 
 
@@ -15,21 +18,49 @@ def set_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def validation_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Return a boolean mask choosing ``fraction`` of each class, at least one item each, for validation."""
+def validation_mask(labels: np.ndarray, fraction: float, seed: int, key: str) -> np.ndarray:
+    """Return a boolean mask choosing ``fraction`` of each class for validation.
+
+    Each class keeps at least one item on each side, so a class with fewer than two items
+    raises ``ESLPError`` naming the params ``key`` of the fraction.
+    """
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
+    for label in range(len(CLASSES)):
         members = np.flatnonzero(labels == label)
-        count = min(len(members) - 1, max(1, int(round(fraction * len(members)))))
-        if count > 0:
-            mask[rng.choice(members, size=count, replace=False)] = True
+        if len(members) < 2:
+            raise ESLPError(
+                f"params.yaml: {key}: cannot hold out {CLASSES[label]} training faces for validation, because "
+                f"there are {len(members)}; at least 2 per class are needed, so raise images_prepare.max_per_class "
+                "or add faces"
+            )
+        count = min(len(members) - 1, max(1, int(np.floor(fraction * len(members) + 0.5))))
+        mask[rng.choice(members, size=count, replace=False)] = True
     return mask
 
 
-def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
-    """Stop when validation loss stops improving and keep the weights of the best epoch."""
-    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+def fit(model: keras.Model, train, validation: tuple, params) -> keras.callbacks.History:
+    """Train ``model`` for up to ``params.epochs`` epochs with early stopping on the validation loss.
+
+    ``train`` is ``(inputs, targets)`` or a ``tf.data.Dataset`` that batches and shuffles
+    itself. The weights of the epoch with the best validation loss are kept.
+    """
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True)
+    if isinstance(train, tf.data.Dataset):
+        # The dataset batches and shuffles itself. Keras would only warn about shuffle=True.
+        inputs, targets, batching = train, None, {"shuffle": False}
+    else:
+        inputs, targets = train
+        batching = {"batch_size": params.batch_size, "shuffle": True}
+    return model.fit(
+        inputs,
+        targets,
+        validation_data=validation,
+        epochs=params.epochs,
+        callbacks=[early_stopping],
+        verbose=2,
+        **batching,
+    )
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -49,6 +80,5 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
 
 
 def history_summary(history: keras.callbacks.History) -> dict[str, float]:
-    """The number of epochs run and the best validation loss, for the metrics file."""
-    losses = history.history.get("val_loss", [])
-    return {"epochs_run": len(history.history.get("loss", [])), "best_val_loss": float(min(losses)) if losses else 0.0}
+    """Return the number of epochs run and the best validation loss, for the metrics file."""
+    return {"epochs_run": len(history.history["loss"]), "best_val_loss": float(min(history.history["val_loss"]))}

@@ -111,7 +111,7 @@ def test_bottleneck_rows_match_labels(tmp_path):
 def test_pairs_use_every_face_and_sentence():
     face_labels = np.array([0, 0, 0, 1, 1])
     sentence_labels = np.array([0, 1, 1, 1, 1, 0, 1])
-    faces, sentences = combine.make_pairs(face_labels, sentence_labels, seed=3)
+    faces, sentences = combine.make_pairs(face_labels, sentence_labels, seed=3, name="train")
     assert len(faces) == 3 + 5
     assert set(faces.tolist()) == set(range(5))
     assert set(sentences.tolist()) == set(range(7))
@@ -119,5 +119,5 @@ def test_pairs_use_every_face_and_sentence():
 
 
 def test_pairs_reject_empty_class():
-    with pytest.raises(ESLPError, match="cannot pair happy faces"):
-        combine.make_pairs(np.array([0, 0]), np.array([0, 1]), seed=0)
+    with pytest.raises(ESLPError, match="cannot make test pairs of happy faces and sentences: 0 faces, 1 sentences"):
+        combine.make_pairs(np.array([0, 0]), np.array([0, 1]), seed=0, name="test")

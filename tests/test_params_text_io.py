@@ -93,7 +93,14 @@ def test_params_missing_section_rejected(tmp_path):
         ("image_bottleneck", "image_bottleneck.learning_rate", True, "expected a number, found True"),
         ("image_bottleneck", "image_bottleneck.epochs", True, "expected a whole number, found True"),
         ("image_bottleneck", "image_bottleneck.epochs", 3.0, "expected a whole number, found 3.0"),
-        ("sentences", "sentences.happy_threshold", "0.6", "expected a number, found '0.6'"),
+        (
+            "sentences",
+            "sentences.happy_threshold",
+            "0.6",
+            "expected a number, found the string '0.6'; remove any quotes, and give an exponent a decimal point "
+            "(1.0e-3, not 1e-3), which YAML needs to read a number",
+        ),
+        ("language_train", "language_train.learning_rate", float("nan"), "nan is not a finite number; write a number"),
         ("images_prepare", "images_prepare.balance", 1, "expected true or false, found 1"),
         ("images_prepare", "images_prepare.source", "", "expected a non-empty string, found ''"),
         ("images_prepare", "images_prepare.source", 7, "expected a non-empty string, found 7"),
@@ -176,7 +183,7 @@ def test_params_interpolation_rejected(tmp_path):
 def test_params_bad_seed_rejected(tmp_path, seed):
     path = write_params(tmp_path, {"seed": seed})
 
-    with pytest.raises(ESLPError, match="^params.yaml: seed: expected a whole number of at least 0"):
+    with pytest.raises(ESLPError, match="^params.yaml: seed: expected a whole number from 0 to 4294967295"):
         read_stage_params("language_train", path)
 
 

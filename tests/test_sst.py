@@ -102,7 +102,7 @@ def test_label_to_score_bin_middles():
 def test_read_trees_scores_from_labels(tmp_path):
     folder = write_trees(tmp_path / "trees", {"train": ["(0 (1 (2 a) (3 b)) (4 c))"], "dev": ["(2 d)"], "test": ["(2 e)"]})
 
-    table = sst.read_trees(folder)
+    table, _ = sst.read_trees(folder)
 
     assert rows_of(table, "train") == [
         ("a", pytest.approx(0.5), False),
@@ -114,7 +114,7 @@ def test_read_trees_scores_from_labels(tmp_path):
 
 
 def test_read_trees_train_keeps_phrases(tmp_path):
-    table = sst.read_trees(write_trees(tmp_path / "trees"))
+    table, _ = sst.read_trees(write_trees(tmp_path / "trees"))
 
     # The five training trees have 7, 9, 7, 9 and 9 nodes.
     assert len(texts_of(table, "train")) == 41
@@ -128,7 +128,7 @@ def test_read_trees_train_keeps_phrases(tmp_path):
 
 
 def test_read_trees_dev_test_only_sentences(tmp_path):
-    table = sst.read_trees(write_trees(tmp_path / "trees"))
+    table, _ = sst.read_trees(write_trees(tmp_path / "trees"))
 
     assert rows_of(table, "dev") == [
         ("A great film", pytest.approx(0.9), True),
@@ -141,7 +141,7 @@ def test_read_trees_dev_test_only_sentences(tmp_path):
 def test_read_trees_unescapes_brackets(tmp_path):
     trees = {"train": [r"(3 (2 -LRB-) (3 (3 fun) (2 -RRB-)) (2 and\/or))"], "dev": ["(2 d)"], "test": ["(2 e)"]}
 
-    table = sst.read_trees(write_trees(tmp_path / "trees", trees))
+    table, _ = sst.read_trees(write_trees(tmp_path / "trees", trees))
 
     assert texts_of(table, "train", sentence=True) == ["( fun ) and/or"]
 
@@ -150,7 +150,7 @@ def test_read_trees_blank_lines_skipped(tmp_path):
     folder = write_trees(tmp_path / "trees")
     (folder / "dev.txt").write_text("\n" + TINY_TREES["dev"][0] + "\n\n", encoding="utf-8")
 
-    table = sst.read_trees(folder)
+    table, _ = sst.read_trees(folder)
 
     assert texts_of(table, "dev") == ["A great film"]
 
@@ -408,7 +408,7 @@ def test_score_csv_score_not_number_raises(tmp_path):
 def test_score_csv_missing_sentence_raises(tmp_path):
     path = write_lines(tmp_path / "train.csv", ["0.5"])
 
-    with pytest.raises(ESLPError, match=f"^{re.escape(str(path))}:1: expected 'score,sentence'"):
+    with pytest.raises(ESLPError, match=f"^{re.escape(str(path))}:1: row has 1 fields, expected 2 \\(score,sentence\\)"):
         sst.read_score_csv(path, "train")
 
 
@@ -435,7 +435,27 @@ def test_train_phrase_equal_test_sentence_dropped(tmp_path):
 
     assert "A film" not in texts_of(table, "train")
     assert "A film" in texts_of(table, "test")
-    assert counts["train_rows_dropped_as_held_out_sentences"] == 2
+    assert counts["train_rows_dropped_as_held_out_sentences"] == 1
+
+
+def test_train_tree_equal_dev_sentence_dropped_whole(tmp_path):
+    table, counts = sst.read_phrase_table(prepare_params(write_trees(tmp_path / "trees", LEAKY_TREES)))
+
+    assert "okay" not in texts_of(table, "train")
+    assert "Just" not in texts_of(table, "train")
+    assert counts["train_sentences_dropped_with_their_phrases"] == 1
+
+
+def test_dev_sentence_equal_test_sentence_dropped(tmp_path):
+    trees = {
+        "train": ["(3 (2 A) (3 fine))"],
+        "dev": ["(1 (2 Not) (1 good))", "(4 (2 So) (4 good))"],
+        "test": ["(1 (2 not) (1 good))"],
+    }
+    table, counts = sst.read_phrase_table(prepare_params(write_trees(tmp_path / "trees", trees)))
+
+    assert texts_of(table, "dev") == ["So good"]
+    assert counts["dev_sentences_dropped_as_test_sentences"] == 1
 
 
 def test_train_sentence_equal_dev_sentence_dropped(tmp_path):
@@ -528,6 +548,8 @@ def test_prepare_returns_metrics(tmp_path):
         "vocabulary_size": 15,
         "max_length": 5,
         "train_rows_dropped_as_held_out_sentences": 1,
+        "train_sentences_dropped_with_their_phrases": 0,
+        "dev_sentences_dropped_as_test_sentences": 0,
     }
 
 
@@ -623,7 +645,7 @@ def test_sentences_trees_reject_inside_bin(tmp_path, happy, angry, key):
     with pytest.raises(ESLPError, match=f"sentences.{key}: .* is not a label boundary") as error:
         language.write_sentences(SentencesParams(happy, angry), language_dir, tmp_path / "sentences")
 
-    assert "set language_prepare.format to release or csv, which carry real scores" in str(error.value)
+    assert "set language_prepare.format to release or csv and language_prepare.source" in str(error.value)
 
 
 def test_sentences_csv_allow_inside_bin(tmp_path):
@@ -695,15 +717,17 @@ def real_trees_language(tmp_path_factory, shared_data) -> tuple[dict, Path]:
 def test_real_trees_prepare_metrics(real_trees_language):
     metrics, _ = real_trees_language
 
-    # The files hold 8544 / 1101 / 2210 trees. Four training sentences and seven training phrase
-    # rows equal a dev or test sentence once lowercased and are dropped. Nine more training sentences and one dev
-    # sentence repeat an earlier sentence of their split.
+    # The files hold 8544 / 1101 / 2210 trees. Four training trees whose sentence equals a dev or
+    # test sentence once lowercased are dropped whole, and seven more training phrase rows equal
+    # one. Nine more training sentences and one dev sentence repeat an earlier sentence of their split.
     assert metrics == {
         "sentences": {"train": 8531, "dev": 1100, "test": 2210},
-        "train_phrases": 150737,
+        "train_phrases": 150735,
         "vocabulary_size": 16581,
         "max_length": 52,
-        "train_rows_dropped_as_held_out_sentences": 11,
+        "train_rows_dropped_as_held_out_sentences": 7,
+        "train_sentences_dropped_with_their_phrases": 4,
+        "dev_sentences_dropped_as_test_sentences": 0,
     }
 
 
@@ -766,4 +790,5 @@ def test_real_release_files_match(shared_data, tmp_path):
     assert report.sentences_matched == 11855
     assert report.sentences_unmatched == 0
     assert report.phrases_without_score == 0
-    assert table["split"].value_counts().to_dict() == {"train": 8544, "test": 2210, "dev": 1101}
+    # Four training sentences equal a dev or test sentence and are dropped with their phrases.
+    assert table["split"].value_counts().to_dict() == {"train": 8540, "test": 2210, "dev": 1101}

@@ -61,7 +61,7 @@ def test_tree_threshold_off_boundary_rejected(repo):
     result = run_stage(repo, "sentences")
     assert result.returncode == 1
     assert "sentences.happy_threshold: 0.7 is not a label boundary" in result.stderr
-    assert "release or csv, which carry real scores" in result.stderr
+    assert "set language_prepare.format to release or csv and language_prepare.source" in result.stderr
 
 
 @pytest.mark.slow
