@@ -38,6 +38,7 @@ def run_streaming(command: list[str], cwd: Path, env: dict, log_path: Path) -> t
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
             log.write(line)
+            log.flush()
             now = time.perf_counter()
             match = STAGE_LINE.search(line)
             if match:
@@ -107,6 +108,8 @@ def main() -> None:
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(repo)
     env["DVC_NO_ANALYTICS"] = "1"
+    # Unbuffered output, so that each "Running stage" line arrives when DVC prints it.
+    env["PYTHONUNBUFFERED"] = "1"
     dvc = [sys.executable, "-m", "dvc"]
     weights = f"image.weights={args.weights}"
     runs = [
