@@ -1,5 +1,6 @@
 """Stage entry points: a user error ends the stage with one message, no traceback and exit status 1."""
 
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import write_trees
-from pipeline import environment, make_repository, update_params
+from pipeline import dvc, environment, make_repository, stages_run, update_params, write_tiny_faces
 
 
 @pytest.fixture
@@ -74,3 +75,45 @@ def test_imagenet_download_failure_is_one_message(repo, tmp_path):
     assert len(error_lines(result)) == 1
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in result.stderr
     assert "set image.weights" in result.stderr
+
+
+FAIL_IN_SECOND_OUTPUT = '''
+from PIL import Image
+
+_save = Image.Image.save
+_calls = {"count": 0}
+
+
+def _failing_save(self, *args, **kwargs):
+    _calls["count"] += 1
+    if _calls["count"] > 5:
+        raise RuntimeError("simulated crash while writing the PNG folder")
+    return _save(self, *args, **kwargs)
+
+
+Image.Image.save = _failing_save
+'''
+"""A ``sitecustomize`` module that makes Pillow fail on the sixth image save, inside images_prepare's second output."""
+
+
+def test_crash_in_second_output_leaves_nothing_partial(repo, tmp_path):
+    write_tiny_faces(repo / "data/raw/fer2013", per_class=4)
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    (crash / "sitecustomize.py").write_text(FAIL_IN_SECOND_OUTPUT)
+    env = environment(repo)
+    env["PYTHONPATH"] = f"{crash}{os.pathsep}{env['PYTHONPATH']}"
+
+    failed = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "images_prepare"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert failed.returncode != 0
+    assert "simulated crash" in failed.stderr + failed.stdout
+    assert not (repo / "data" / "png").exists()
+    assert not list((repo / "data").glob(".tmp-*"))
+    assert not (repo / "dvc.lock").exists()
+
+    status = dvc(repo, "status", "images_prepare").stdout
+    assert "changed outs" in status or "deleted" in status
+    assert stages_run(dvc(repo, "repro", "images_prepare").stdout) == ["images_prepare"]
+    assert len(list((repo / "data/png/train/happy").glob("*.png"))) == 4
