@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from eslp.params import ImagesPrepareParams
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ESLP_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 """Real FER2013 and SST copies kept beside the project, as in CI; absent on a user's machine."""
@@ -29,6 +31,21 @@ def write_face(path: Path, value: int, mode: str = "L", size: tuple[int, int] = 
     if mode != "L":
         image = image.convert(mode)
     image.save(path)
+
+
+def images_prepare_params(source: Path, **changes) -> ImagesPrepareParams:
+    """Return ``images_prepare`` params for ``source`` with the defaults of params.yaml, changed by ``changes``."""
+    values = {
+        "format": "folders",
+        "source": str(source),
+        "split": "usage",
+        "test_fraction": 0.2,
+        "balance": True,
+        "max_per_class": 0,
+        "strict": False,
+    }
+    values.update(changes)
+    return ImagesPrepareParams(**values)
 
 
 def copy_real_faces(shared: Path, root: Path, per_folder: int) -> None:

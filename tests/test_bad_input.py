@@ -9,25 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PROJECT_ROOT, write_face
+from conftest import PROJECT_ROOT, images_prepare_params, write_face
 from eslp import fer, sst
 from eslp.errors import ESLPError
-from eslp.params import ImagesPrepareParams, load_params, read_seed
+from eslp.params import load_params, read_seed
 from eslp.training import validation_mask
-
-
-def images_params(source, **changes):
-    values = {
-        "format": "csv",
-        "source": str(source),
-        "split": "usage",
-        "test_fraction": 0.2,
-        "balance": True,
-        "max_per_class": 0,
-        "strict": False,
-    }
-    values.update(changes)
-    return ImagesPrepareParams(**values)
 
 
 def fer_row(emotion, usage="Training", value=7):
@@ -84,7 +70,7 @@ def test_all_rows_skipped_error_gives_first_reason(tmp_path):
     source.write_text("emotion,pixels,Usage\n" + fer_row("0.0") + fer_row("3.0"))
     report_path = tmp_path / "report.csv"
     with pytest.raises(ESLPError) as error:
-        fer.prepare(images_params(source), 0, tmp_path / "png", report_path)
+        fer.prepare(images_prepare_params(source, format="csv"), 0, tmp_path / "png", report_path)
     message = str(error.value)
     assert f"no angry faces in the train split (0 angry faces read in all, 2 rows or files skipped, the first {source}:2" in message
     assert "emotion '0.0' is not a whole number 0-6" in message
@@ -96,7 +82,7 @@ def test_random_split_error_names_test_fraction(tmp_path):
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n" + fer_row(0) + fer_row(3))
     with pytest.raises(ESLPError, match="images_prepare.test_fraction 0.2 leaves none there"):
-        fer.prepare(images_params(source, split="random"), 0, tmp_path / "png", tmp_path / "report.csv")
+        fer.prepare(images_prepare_params(source, format="csv", split="random"), 0, tmp_path / "png", tmp_path / "report.csv")
 
 
 def test_decompression_bomb_image_skipped(tmp_path):

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import copy_real_faces, write_face
+from conftest import copy_real_faces, images_prepare_params, write_face
 from eslp import fer
 from eslp.errors import ESLPError
-from eslp.params import ImagesPrepareParams
 
 ANGRY_CODE = 0
 HAPPY_CODE = 3
@@ -46,20 +45,6 @@ def make_face(label: str, usage: str, value: int) -> fer.Face:
 
 def make_faces(label: str, count: int, usage: str = "Training", start: int = 0) -> list[fer.Face]:
     return [make_face(label, usage, start + index) for index in range(count)]
-
-
-def prepare_params(source: Path, **changes) -> ImagesPrepareParams:
-    values = {
-        "format": "folders",
-        "source": str(source),
-        "split": "usage",
-        "test_fraction": 0.2,
-        "balance": True,
-        "max_per_class": 0,
-        "strict": False,
-    }
-    values.update(changes)
-    return ImagesPrepareParams(**values)
 
 
 def sources(faces: list[fer.Face]) -> list[str]:
@@ -625,7 +610,7 @@ def test_prepare_folders_returns_metrics(tmp_path):
     truncate_jpeg(root / "train" / "happy" / "Training_14.jpg")
     (root / "train" / "happy" / "notes.txt").write_text("labels checked\n", encoding="utf-8")
 
-    metrics = fer.prepare(prepare_params(root), 42, tmp_path / "png", tmp_path / "report.csv")
+    metrics = fer.prepare(images_prepare_params(root), 42, tmp_path / "png", tmp_path / "report.csv")
 
     assert metrics == {
         "read": {
@@ -646,7 +631,7 @@ def test_prepare_writes_pngs_and_report(tmp_path):
     truncate_jpeg(broken)
     (root / "train" / "happy" / "notes.txt").write_text("labels checked\n", encoding="utf-8")
 
-    fer.prepare(prepare_params(root), 42, tmp_path / "png", tmp_path / "report.csv")
+    fer.prepare(images_prepare_params(root), 42, tmp_path / "png", tmp_path / "report.csv")
 
     with open(tmp_path / "report.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
@@ -661,7 +646,7 @@ def test_prepare_writes_pngs_and_report(tmp_path):
 def test_prepare_csv_with_random_split(tmp_path):
     rows = [(code, pixels_field(face_pixels(index)), "Training") for code in (ANGRY_CODE, HAPPY_CODE) for index in range(10)]
     path = write_fer_csv(tmp_path / "fer2013.csv", rows)
-    params = prepare_params(path, format="csv", split="random", test_fraction=0.2)
+    params = images_prepare_params(path, format="csv", split="random", test_fraction=0.2)
 
     metrics = fer.prepare(params, 42, tmp_path / "png", tmp_path / "report.csv")
 
@@ -673,11 +658,11 @@ def test_prepare_usage_without_test_raises(tmp_path):
     path = write_fer_csv(tmp_path / "fer2013.csv", rows)
 
     with pytest.raises(ESLPError, match="no angry faces in the test split"):
-        fer.prepare(prepare_params(path, format="csv"), 42, tmp_path / "png", tmp_path / "report.csv")
+        fer.prepare(images_prepare_params(path, format="csv"), 42, tmp_path / "png", tmp_path / "report.csv")
 
 
 def test_prepare_missing_csv_raises(tmp_path):
-    params = prepare_params(tmp_path / "fer2013.csv", format="csv")
+    params = images_prepare_params(tmp_path / "fer2013.csv", format="csv")
 
     with pytest.raises(ESLPError, match="fer2013.csv not found"):
         fer.prepare(params, 42, tmp_path / "png", tmp_path / "report.csv")
