@@ -134,8 +134,8 @@ def main() -> None:
         total, stage_times = run_streaming(command, repo, env, repo / f"run{index}.log")
         totals.append(total)
         metrics = read_metrics(repo)
-        shown = " ".join(part if " " not in part else f'"{part}"' for part in ["dvc"] + command[len(dvc):])
-        lines += [f"## {title}", "", "```", shown, "```", "", f"Wall time: {total:.0f} s.", "",
+        command_line = " ".join(part if " " not in part else f'"{part}"' for part in ["dvc"] + command[len(dvc):])
+        lines += [f"## {title}", "", "```", command_line, "```", "", f"Wall time: {total:.0f} s.", "",
                   "| stage | wall time (s) |", "|---|---:|"]
         lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in stage_times.items()]
         if not stage_times:

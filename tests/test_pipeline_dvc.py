@@ -100,8 +100,8 @@ def test_params_diff_shows_changed_key(repo):
 
 
 def test_metrics_show_lists_every_stage(repo):
-    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
-    files = shown[""]["data"]  # DVC's JSON names the workspace ""
+    metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    files = metrics[""]["data"]  # DVC's JSON names the workspace ""
     assert set(files) == {f"metrics/{stage}.json" for stage in ALL_STAGES}
 
 
