@@ -9,9 +9,10 @@ import pandas as pd
 
 from eslp import CLASSES
 from eslp.errors import ESLPError
-from eslp.io import load_arrays, save_model
+from eslp.io import save_model
 from eslp.language import read_prepared, read_sentences
 from eslp.models import make_combined_model
+from eslp.streaming import read_features
 from eslp.text import encode
 from eslp.training import classification_metrics, fit, history_summary, validation_mask
 
@@ -40,13 +41,6 @@ def make_pairs(face_labels: np.ndarray, sentence_labels: np.ndarray, seed: int, 
         sentence_parts.append(sentences[np.arange(count) % len(sentences)])
     order = rng.permutation(sum(len(part) for part in face_parts))
     return np.concatenate(face_parts)[order], np.concatenate(sentence_parts)[order]
-
-
-def read_features(features_dir: Path, split: str) -> dict[str, np.ndarray]:
-    path = features_dir / f"{split}.npz"
-    if not path.is_file():
-        raise ESLPError(f"{path}: not found; run `dvc repro image_bottleneck` first")
-    return load_arrays(path)
 
 
 def _sentence_table(sentences: dict[str, pd.DataFrame], split: str) -> tuple[list[str], np.ndarray]:

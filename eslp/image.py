@@ -6,9 +6,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from eslp import fer
+from eslp import fer, streaming
 from eslp.errors import ESLPError
-from eslp.io import save_arrays, save_model
+from eslp.io import atomic_path, save_model
 from eslp.models import (
     load_model,
     make_bottleneck_head,
@@ -23,44 +23,52 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "test")
 
 
-def load_split(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """Decode one split's PNGs once into memory: ``(paths, faces, labels)``."""
+def list_split(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray]:
+    """List one split's PNG faces: ``(paths, labels)``."""
     paths, labels = fer.list_pngs(png_dir, split)
     if len(paths) == 0:
         raise ESLPError(f"{png_dir / split}: no PNG faces found; run `dvc repro images_prepare` first")
-    return paths, fer.load_pngs(paths), labels
+    return paths, labels
+
+
+def _select(paths: list[Path], mask: np.ndarray) -> list[Path]:
+    return [path for path, chosen in zip(paths, mask) if chosen]
 
 
 def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path) -> dict:
     """Extract VGG16 bottleneck features for both splits, then train the dense head on them."""
     extractor = make_feature_extractor(image_params.input_size, image_params.weights)
-    arrays = {}
-    for split in SPLITS:
-        paths, faces, labels = load_split(png_dir, split)
-        features = extractor.predict(faces, batch_size=params.batch_size, verbose=0)
-        # predict keeps input order, so row i of features belongs to paths[i] and labels[i].
-        if features.shape[0] != labels.shape[0]:
-            raise RuntimeError(f"{split}: {features.shape[0]} feature rows for {labels.shape[0]} labels")
-        names = np.array([str(path.relative_to(png_dir)) for path in paths])
-        save_arrays(features_dir / f"{split}.npz", features=features.astype(np.float32), labels=labels, paths=names)
-        arrays[split] = (features, labels)
-        logger.info("image_bottleneck: extracted %s features for %d %s faces", features.shape[1:], len(paths), split)
+    with atomic_path(features_dir) as temporary:
+        for split in SPLITS:
+            paths, labels = list_split(png_dir, split)
+            names = np.array([str(path.relative_to(png_dir)) for path in paths])
+            streaming.write_split_arrays(temporary / split, labels, names)
+            seconds = streaming.extract_features(
+                extractor, paths, labels, params.batch_size, temporary / split / "features.npy"
+            )
+            logger.info(
+                "image_bottleneck: extracted %s features for %d %s faces in %.1f s (%.1f faces/s)",
+                extractor.output_shape[1:], len(paths), split, seconds, len(paths) / seconds,
+            )
     save_model(extractor, extractor_path)
 
-    train_features, train_labels = arrays["train"]
+    train = streaming.read_features(features_dir, "train")
+    train_labels = train["labels"]
     held_out = validation_mask(train_labels, image_params.validation_fraction, seed, "image.validation_fraction")
-    head = make_bottleneck_head(train_features.shape[1], params.head_units, params.dropout)
+    head = make_bottleneck_head(train["features"].shape[1], params.head_units, params.dropout)
     head.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
     history = fit(
         head,
-        (train_features[~held_out], train_labels[~held_out]),
-        (train_features[held_out], train_labels[held_out]),
+        streaming.feature_dataset(train["features"], train_labels, np.flatnonzero(~held_out), params.batch_size, seed),
+        streaming.feature_dataset(train["features"], train_labels, np.flatnonzero(held_out), params.batch_size),
         params,
     )
     save_model(head, head_path)
 
-    test_features, test_labels = arrays["test"]
-    metrics = {"test": classification_metrics(test_labels, head.predict(test_features, verbose=0))}
+    test = streaming.read_features(features_dir, "test")
+    test_labels = test["labels"]
+    test_data = streaming.feature_dataset(test["features"], test_labels, np.arange(len(test_labels)), params.batch_size)
+    metrics = {"test": classification_metrics(test_labels, head.predict(test_data, verbose=0))}
     metrics.update(history_summary(history))
     logger.info("image_bottleneck: head test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics
@@ -80,17 +88,26 @@ def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Pat
         metrics=["accuracy"],
     )
 
-    _, faces, labels = load_split(png_dir, "train")
+    paths, labels = list_split(png_dir, "train")
     held_out = validation_mask(labels, image_params.validation_fraction, seed, "image.validation_fraction")
     logger.info(
         "image_finetune: training VGG16's last %d blocks and the head on %d faces, validating on %d",
         params.trainable_blocks, int((~held_out).sum()), int(held_out.sum()),
     )
-    history = fit(model, (faces[~held_out], labels[~held_out]), (faces[held_out], labels[held_out]), params)
+    # The faces are decoded in the first epoch and read from the cache in later ones.
+    with streaming.cache_files(image_params.cache) as cache_file:
+        train_data = streaming.face_dataset(
+            _select(paths, ~held_out), labels[~held_out], params.batch_size, cache=cache_file("train"), seed=seed
+        )
+        validation_data = streaming.face_dataset(
+            _select(paths, held_out), labels[held_out], params.batch_size, cache=cache_file("validation")
+        )
+        history = fit(model, train_data, validation_data, params)
     save_model(model, model_path)
 
-    _, test_faces, test_labels = load_split(png_dir, "test")
-    metrics = {"test": classification_metrics(test_labels, model.predict(test_faces, batch_size=params.batch_size, verbose=0))}
+    test_paths, test_labels = list_split(png_dir, "test")
+    test_data = streaming.face_dataset(test_paths, test_labels, params.batch_size)
+    metrics = {"test": classification_metrics(test_labels, model.predict(test_data, verbose=0))}
     metrics.update(history_summary(history))
     logger.info("image_finetune: test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics

@@ -69,6 +69,7 @@ class LanguageTrainParams:
 @dataclass(frozen=True)
 class ImageParams:
     weights: str = _spec()
+    cache: str = _spec()
     input_size: int = _spec(
         48,
         reason="faces are 48x48, so a smaller input only throws pixels away, and VGG16's minimum input is 32 pixels",

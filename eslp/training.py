@@ -39,11 +39,12 @@ def validation_mask(labels: np.ndarray, fraction: float, seed: int, key: str) ->
     return mask
 
 
-def fit(model: keras.Model, train, validation: tuple, params) -> keras.callbacks.History:
+def fit(model: keras.Model, train, validation, params) -> keras.callbacks.History:
     """Train ``model`` for up to ``params.epochs`` epochs with early stopping on the validation loss.
 
     ``train`` is ``(inputs, targets)`` or a ``tf.data.Dataset`` that batches and shuffles
-    itself. The weights of the epoch with the best validation loss are kept.
+    itself, and ``validation`` is ``(inputs, targets)`` or a batched dataset. The weights of
+    the epoch with the best validation loss are kept.
     """
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True)
     if isinstance(train, tf.data.Dataset):

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import write_face
-from eslp import combine, fer, image
+from eslp import combine, fer, image, streaming
 from eslp.errors import ESLPError
-from eslp.io import load_arrays
 from eslp.models import VGG16_NOTOP_FILE, make_feature_extractor, make_vgg16_base
 from eslp.params import ImageBottleneckParams, ImageParams
 
@@ -89,7 +88,7 @@ def test_bottleneck_rows_match_labels(tmp_path):
                 write_face(png_dir / split / label / f"{label}{index}.png", hash((split, label, index)) % 10_000)
     keras.utils.set_random_seed(1)
     metrics = image.bottleneck(
-        ImageParams(weights="none", input_size=48, validation_fraction=0.2),
+        ImageParams(weights="none", cache="memory", input_size=48, validation_fraction=0.2),
         ImageBottleneckParams(batch_size=5, head_units=4, dropout=0.0, epochs=1, learning_rate=0.001, patience=1),
         seed=1,
         png_dir=png_dir,
@@ -98,7 +97,7 @@ def test_bottleneck_rows_match_labels(tmp_path):
         head_path=tmp_path / "head.keras",
     )
     extractor = keras.models.load_model(tmp_path / "extractor.keras", safe_mode=True)
-    train = load_arrays(tmp_path / "features" / "train.npz")
+    train = streaming.read_features(tmp_path / "features", "train")
     assert train["features"].shape == (12, 512)
     assert train["labels"].tolist() == [0] * 7 + [1] * 5
     assert train["paths"][7] == "train/happy/happy0.png"
