@@ -120,16 +120,16 @@ SECTIONS: dict[str, type] = {
     "image_finetune": ImageFinetuneParams,
     "combine": CombineParams,
 }
-"""Every section of ``params.yaml`` and its schema; the top-level ``seed`` is the one scalar."""
+"""Every section of ``params.yaml`` and its schema; ``seed`` and ``distribution`` are the top-level scalars."""
 
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "images_prepare": ("seed", "images_prepare"),
     "language_prepare": ("language_prepare",),
     "sentences": ("sentences",),
-    "language_train": ("seed", "language_train"),
-    "image_bottleneck": ("seed", "image", "image_bottleneck"),
-    "image_finetune": ("seed", "image", "image_finetune"),
-    "combine": ("seed", "combine"),
+    "language_train": ("seed", "distribution", "language_train"),
+    "image_bottleneck": ("seed", "distribution", "image", "image_bottleneck"),
+    "image_finetune": ("seed", "distribution", "image", "image_finetune"),
+    "combine": ("seed", "distribution", "combine"),
 }
 """The ``params.yaml`` entries each stage reads, which ``dvc.yaml`` must declare for that stage."""
 
@@ -233,6 +233,20 @@ def read_seed(params: dict[str, Any]) -> int:
     return seed
 
 
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+"""Values of the top-level ``distribution``: one device, all local GPUs, or several machines (TF_CONFIG)."""
+
+
+def read_distribution(params: dict[str, Any]) -> str:
+    distribution = params.get("distribution")
+    if distribution not in DISTRIBUTIONS:
+        raise ESLPError(
+            f"params.yaml: distribution: {shorten(distribution)} is not one of {', '.join(DISTRIBUTIONS)}; "
+            "use none for one device, mirrored for the GPUs of one machine, multi_worker for several machines"
+        )
+    return distribution
+
+
 def check_thresholds(params: SentencesParams) -> None:
     if params.angry_threshold > params.happy_threshold:
         raise ESLPError(
@@ -247,7 +261,12 @@ def read_stage_params(stage: str, path: str | os.PathLike = PARAMS_FILE) -> Simp
     params = load_params(path)
     values = {}
     for name in STAGE_PARAMS[stage]:
-        values[name] = read_seed(params) if name == "seed" else read_section(params, name)
+        if name == "seed":
+            values[name] = read_seed(params)
+        elif name == "distribution":
+            values[name] = read_distribution(params)
+        else:
+            values[name] = read_section(params, name)
     if "sentences" in values:
         check_thresholds(values["sentences"])
     return SimpleNamespace(**values)

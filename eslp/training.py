@@ -1,6 +1,8 @@
 """Shared training helpers: seeding, validation splits, callbacks and test metrics."""
 
+import json
 import logging
+import os
 
 import keras
 import numpy as np
@@ -16,6 +18,80 @@ def set_seed(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras, and ask TensorFlow for deterministic kernels."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def make_strategy(distribution: str) -> tf.distribute.Strategy:
+    """Create the ``tf.distribute`` strategy that the ``distribution`` param names.
+
+    Call it before any other TensorFlow work, because MultiWorkerMirroredStrategy must set up
+    its collective ops before TensorFlow initialises its devices. Build and compile models
+    inside its ``scope()``.
+    """
+    if distribution == "mirrored":
+        # Every GPU; on a machine without one, every logical CPU device, which is one unless
+        # tf.config.set_logical_device_configuration split the CPU.
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+    elif distribution == "multi_worker":
+        _check_tf_config(os.environ.get("TF_CONFIG"))
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        _patch_keras_for_multi_worker()
+    else:
+        strategy = tf.distribute.get_strategy()
+    logger.info("distribution %s: %d replicas in sync", distribution, strategy.num_replicas_in_sync)
+    return strategy
+
+
+def _check_tf_config(text: str | None) -> None:
+    fix = (
+        'set TF_CONFIG to {"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", "index": N}} '
+        "on each machine, or set distribution: none"
+    )
+    if not text:
+        raise ESLPError(f"params.yaml: distribution: multi_worker needs the TF_CONFIG environment variable, which is unset; {fix}")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ESLPError(f"TF_CONFIG: invalid JSON ({error}); {fix}") from error
+    if not isinstance(config, dict) or not config.get("cluster", {}).get("worker") or "task" not in config:
+        raise ESLPError(f"TF_CONFIG: no cluster.worker list or no task in {text[:200]!r}; {fix}")
+
+
+def _patch_keras_for_multi_worker() -> None:
+    """Make Keras 3.15's ``fit`` and ``evaluate`` run under MultiWorkerMirroredStrategy.
+
+    Keras averages values across workers with ``strategy.reduce``, which that strategy
+    rejects in two places (keras-team/keras#20585): the whole first ``(inputs, targets)``
+    batch in one call, and scalar metrics along an ``axis=0`` they do not have. Reducing each
+    tensor on its own, and scalars with ``axis=None``, gives the values Keras expects.
+    """
+    # NOTE: this replaces private Keras functions, in this process only and only for
+    # multi_worker; check it against keras/src/backend/tensorflow/trainer.py on upgrades.
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer, "_eslp_multi_worker_patch", False):
+        return
+    reduce_per_replica = tf_trainer.reduce_per_replica
+
+    def reduce_scalars_without_axis(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    def maybe_symbolic_build(model, iterator=None, data_batch=None):
+        strategy = model.distribute_strategy
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda value: strategy.reduce("MEAN", value, axis=None), next(batches)
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    tf_trainer.reduce_per_replica = reduce_scalars_without_axis
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    tf_trainer._eslp_multi_worker_patch = True
 
 
 def validation_mask(labels: np.ndarray, fraction: float, seed: int, key: str) -> np.ndarray:

@@ -6,21 +6,23 @@ from eslp import image
 from eslp.io import write_metrics
 from eslp.params import read_stage_params
 from eslp.stage import run_stage
-from eslp.training import set_seed
+from eslp.training import make_strategy, set_seed
 
 
 def main() -> None:
     params = read_stage_params("image_bottleneck")
+    strategy = make_strategy(params.distribution)
     set_seed(params.seed)
-    metrics = image.bottleneck(
-        params.image,
-        params.image_bottleneck,
-        params.seed,
-        png_dir=Path("data/png"),
-        features_dir=Path("data/features"),
-        extractor_path=Path("models/feature_extractor.keras"),
-        head_path=Path("models/bottleneck_head.keras"),
-    )
+    with strategy.scope():
+        metrics = image.bottleneck(
+            params.image,
+            params.image_bottleneck,
+            params.seed,
+            png_dir=Path("data/png"),
+            features_dir=Path("data/features"),
+            extractor_path=Path("models/feature_extractor.keras"),
+            head_path=Path("models/bottleneck_head.keras"),
+        )
     write_metrics("metrics/image_bottleneck.json", metrics)
 
 

@@ -6,21 +6,23 @@ from eslp import image
 from eslp.io import write_metrics
 from eslp.params import read_stage_params
 from eslp.stage import run_stage
-from eslp.training import set_seed
+from eslp.training import make_strategy, set_seed
 
 
 def main() -> None:
     params = read_stage_params("image_finetune")
+    strategy = make_strategy(params.distribution)
     set_seed(params.seed)
-    metrics = image.finetune(
-        params.image,
-        params.image_finetune,
-        params.seed,
-        png_dir=Path("data/png"),
-        extractor_path=Path("models/feature_extractor.keras"),
-        head_path=Path("models/bottleneck_head.keras"),
-        model_path=Path("models/image_model.keras"),
-    )
+    with strategy.scope():
+        metrics = image.finetune(
+            params.image,
+            params.image_finetune,
+            params.seed,
+            png_dir=Path("data/png"),
+            extractor_path=Path("models/feature_extractor.keras"),
+            head_path=Path("models/bottleneck_head.keras"),
+            model_path=Path("models/image_model.keras"),
+        )
     write_metrics("metrics/image_finetune.json", metrics)
 
 

@@ -6,15 +6,17 @@ from eslp import language_model
 from eslp.io import write_metrics
 from eslp.params import read_stage_params
 from eslp.stage import run_stage
-from eslp.training import set_seed
+from eslp.training import make_strategy, set_seed
 
 
 def main() -> None:
     params = read_stage_params("language_train")
+    strategy = make_strategy(params.distribution)
     set_seed(params.seed)
-    metrics = language_model.train(
-        params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras")
-    )
+    with strategy.scope():
+        metrics = language_model.train(
+            params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras")
+        )
     write_metrics("metrics/language_train.json", metrics)
 
 

@@ -86,7 +86,7 @@ def test_metrics_are_not_cached():
 
 
 def test_params_yaml_sections_match_schema():
-    assert set(PARAMS_YAML) == set(SECTIONS) | {"seed"}
+    assert set(PARAMS_YAML) == set(SECTIONS) | {"seed", "distribution"}
 
 
 def test_params_yaml_values_are_plain_scalars():

@@ -187,6 +187,21 @@ def test_params_bad_seed_rejected(tmp_path, seed):
         read_stage_params("language_train", path)
 
 
+@pytest.mark.parametrize("distribution", ["tpu", "Mirrored", True, None])
+def test_params_bad_distribution_rejected(tmp_path, distribution):
+    path = write_params(tmp_path, {"distribution": distribution})
+
+    with pytest.raises(ESLPError, match="^params.yaml: distribution: .* is not one of none, mirrored, multi_worker; "):
+        read_stage_params("combine", path)
+
+
+def test_params_distribution_read_by_training_stages(tmp_path):
+    path = write_params(tmp_path, {"distribution": "multi_worker"})
+
+    for stage in ("language_train", "image_bottleneck", "image_finetune", "combine"):
+        assert read_stage_params(stage, path).distribution == "multi_worker"
+
+
 def test_params_file_not_found(tmp_path):
     with pytest.raises(ESLPError, match="parameters file not found"):
         read_stage_params("sentences", tmp_path / "params.yaml")
