@@ -157,6 +157,18 @@ def _looks_like_number(text: str) -> bool:
     return True
 
 
+def _describe_range(meta: dict) -> str:
+    """Describe a violated range, such as "below the minimum 48" or "outside the allowed range (0.0, 1.0)"."""
+    low, high = meta["low"], meta["high"]
+    if high is None:
+        return f"not greater than {low}" if meta["low_open"] else f"below the minimum {low}"
+    if low is None:
+        return f"not less than {high}" if meta["high_open"] else f"above the maximum {high}"
+    left = "(" if meta["low_open"] else "["
+    right = ")" if meta["high_open"] else "]"
+    return f"outside the allowed range {left}{low}, {high}{right}"
+
+
 def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
     meta = spec.metadata
     kind = spec.type
@@ -195,11 +207,8 @@ def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
     below = low is not None and (value <= low if meta["low_open"] else value < low)
     above = high is not None and (value >= high if meta["high_open"] else value > high)
     if below or above:
-        left = "(" if meta["low_open"] else "["
-        right = ")" if meta["high_open"] else "]"
-        allowed = f"{left}{'' if low is None else low}, {'' if high is None else high}{right}"
         reason = f" because {meta['reason']}" if meta["reason"] else ""
-        raise ESLPError(f"params.yaml: {key}: {shorten(value)} is outside the allowed range {allowed}{reason}")
+        raise ESLPError(f"params.yaml: {key}: {shorten(value)} is {_describe_range(meta)}{reason}")
     return value
 
 
