@@ -11,6 +11,7 @@ from eslp.errors import ESLPError
 from eslp.io import save_arrays, save_model
 from eslp.models import (
     load_model,
+    make_augmentation,
     make_bottleneck_head,
     make_feature_extractor,
     make_image_model,
@@ -71,14 +72,15 @@ def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Pat
     extractor = load_model(extractor_path, "image_bottleneck")
     head = load_model(head_path, "image_bottleneck")
     set_trainable_blocks(extractor, params.trainable_blocks)
-    model = make_image_model(extractor, head)
-    # A low learning rate with momentum, as in the original recipe, so the fine-tuned
-    # blocks move slowly and do not wreck the features the head was trained on.
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=params.learning_rate, momentum=params.momentum),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
+    model = make_image_model(extractor, head, make_augmentation(params.flip, params.shift, params.rotation))
+    # SGD with a low learning rate and momentum is the original recipe for ImageNet weights,
+    # so that the fine-tuned blocks move slowly and keep the features the head was trained
+    # on. Adam is the option for blocks that start from random weights.
+    if params.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=params.learning_rate, momentum=params.momentum)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
     _, faces, labels = load_split(png_dir, "train")
     held_out = validation_mask(labels, image_params.validation_fraction, seed, "image.validation_fraction")

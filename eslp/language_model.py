@@ -73,7 +73,9 @@ def train(params, seed: int, language_dir: Path, model_path: Path) -> dict:
         encode_ragged(train_rows["text"], vocabulary, max_length), train_rows["score"].to_numpy(), params.batch_size, seed
     )
     dev_ids = encode(dev["text"], vocabulary, max_length)
-    model = make_language_model(len(vocabulary), params.embedding_dim, params.lstm_units)
+    model = make_language_model(
+        len(vocabulary), params.embedding_dim, params.lstm_units, params.bidirectional, params.dropout
+    )
     # Binary cross-entropy with the score as a soft target keeps predictions in [0, 1].
     model.compile(
         optimizer=keras.optimizers.Adam(params.learning_rate),

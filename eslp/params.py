@@ -60,6 +60,8 @@ class LanguageTrainParams:
     train_on: str = _spec(choices=("phrases", "sentences"))
     embedding_dim: int = _spec(1)
     lstm_units: int = _spec(1)
+    bidirectional: bool = _spec()
+    dropout: float = _spec(0.0, 1.0, high_open=True)
     epochs: int = _spec(1)
     batch_size: int = _spec(1)
     learning_rate: float = _spec(0.0, low_open=True)
@@ -89,11 +91,15 @@ class ImageBottleneckParams:
 @dataclass(frozen=True)
 class ImageFinetuneParams:
     trainable_blocks: int = _spec(1, 5)
+    optimizer: str = _spec(choices=("sgd", "adam"))
     epochs: int = _spec(1)
     batch_size: int = _spec(1)
     learning_rate: float = _spec(0.0, low_open=True)
     patience: int = _spec(1)
     momentum: float = _spec(0.0, 1.0, high_open=True)
+    flip: bool = _spec()
+    shift: float = _spec(0.0, 0.5)
+    rotation: float = _spec(0.0, 0.5)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def test_params_unknown_key_rejected(tmp_path):
 
     assert str(error.value) == (
         "params.yaml: language_train.epocs: unknown key; known keys: "
-        "train_on, embedding_dim, lstm_units, epochs, batch_size, learning_rate, patience"
+        "train_on, embedding_dim, lstm_units, bidirectional, dropout, epochs, batch_size, learning_rate, patience"
     )
 
 

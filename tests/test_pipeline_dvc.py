@@ -91,6 +91,8 @@ def test_metrics_diff_shows_old_and_new(repo):
     assert combine["epochs_run"]["old"] == 1
     assert combine["epochs_run"]["new"] == 2
     assert "test.accuracy" in combine
+    assert "test_image_only.accuracy" in combine
+    assert "test_text_only.accuracy" in combine
 
 
 def test_params_diff_shows_changed_key(repo):
