@@ -66,12 +66,16 @@ def train(params, seed: int, language_dir: Path, model_path: Path) -> dict:
     train_rows = table[table["split"] == "train"]
     if params.train_on == "sentences":
         train_rows = train_rows[train_rows["sentence"]]
+    targets = train_rows["score"].to_numpy()
+    if params.train_on == "polar_phrases":
+        # SST's binary task: neutral phrases are left out and the others become 0 or 1.
+        polar = (targets <= SST_NEGATIVE_MAX) | (targets > SST_POSITIVE_MIN)
+        train_rows = train_rows[polar]
+        targets = (targets[polar] > SST_POSITIVE_MIN).astype(np.float32)
     dev = table[(table["split"] == "dev") & table["sentence"]]
     test = table[(table["split"] == "test") & table["sentence"]]
 
-    dataset = token_dataset(
-        encode_ragged(train_rows["text"], vocabulary, max_length), train_rows["score"].to_numpy(), params.batch_size, seed
-    )
+    dataset = token_dataset(encode_ragged(train_rows["text"], vocabulary, max_length), targets, params.batch_size, seed)
     dev_ids = encode(dev["text"], vocabulary, max_length)
     model = make_language_model(
         len(vocabulary), params.embedding_dim, params.lstm_units, params.bidirectional, params.dropout

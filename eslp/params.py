@@ -57,7 +57,7 @@ class SentencesParams:
 
 @dataclass(frozen=True)
 class LanguageTrainParams:
-    train_on: str = _spec(choices=("phrases", "sentences"))
+    train_on: str = _spec(choices=("phrases", "polar_phrases", "sentences"))
     embedding_dim: int = _spec(1)
     lstm_units: int = _spec(1)
     bidirectional: bool = _spec()
