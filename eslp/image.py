@@ -50,7 +50,10 @@ def bottleneck(
         arrays[split] = (features, labels)
         if split == "test":
             test_faces = faces  # kept for the grid of misclassified faces
-        logger.info("image_bottleneck: extracted %s features for %d %s faces", features.shape[1:], len(paths), split)
+        logger.info(
+            "image_bottleneck: read %d %s faces from %s, wrote %s features each to %s",
+            len(paths), split, png_dir / split, features.shape[1:], features_dir / f"{split}.npz",
+        )
     save_model(extractor, extractor_path)
 
     train_features, train_labels = arrays["train"]

@@ -1,8 +1,12 @@
-"""`eslp predict` on the models that the tiny pipeline trained, with tiny and real faces and sentences."""
+"""`eslp predict` on the models that the tiny pipeline trained, with tiny and real faces and sentences.
+
+The stage logs of that pipeline run are checked here too, so that the pipeline runs once.
+"""
 
 import csv
 import io
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,11 +28,45 @@ REAL_SENTENCES = 25
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A tiny pipeline after `dvc repro`, whose models the tests predict with."""
+def trained(tmp_path_factory):
+    """A tiny pipeline after `dvc repro`, and the log that the stages wrote to standard error."""
     repo = make_tiny_pipeline(tmp_path_factory.mktemp("predict"))
-    dvc(repo, "repro")
-    return repo
+    result = dvc(repo, "repro")
+    return repo, result.stderr
+
+
+@pytest.fixture
+def repo(trained):
+    return trained[0]
+
+
+STAGE_LOGS = [
+    r"images_prepare: read 48 faces .* wrote 12\+12 train / 12\+12 test angry\+happy to data/png",
+    r"language_prepare: read csv format .* wrote 68 rows \(40 train / 12 dev / 16 test sentences",
+    r"sentences: read 68 sentences from data/language, wrote 34 happy .* and 34 angry .* to data/sentences",
+    r"language_train: training on 40 rows .* validating on 12 dev sentences",
+    r"image_bottleneck: read 24 train faces from data/png/train, wrote .* features each to data/features/train.npz",
+    r"image_bottleneck: read 24 test faces from data/png/test",
+    r"image_finetune: training VGG16's last 1 blocks and the head on \d+ faces, validating on \d+",
+    r"combine: \d+ train pairs from \d+ faces and \d+ sentences",
+    r"language_train: wrote training curves of 1 epochs, predictions and ROC curve .* of 16 test items",
+    r"image_bottleneck: wrote \d+ of \d+ misclassified test faces to plots/image_bottleneck/misclassified.png",
+    r"image_finetune: wrote \d+ of \d+ misclassified test faces to plots/image_finetune/misclassified.png",
+    r"combine: wrote training curves of 1 epochs, predictions and ROC curve .* of 24 test items",
+]
+
+
+@pytest.mark.parametrize("pattern", STAGE_LOGS)
+def test_stage_log_counts(trained, pattern):
+    _, log = trained
+    assert re.search(pattern, log), pattern
+
+
+def test_stage_log_has_no_progress_bar(trained):
+    """Standard error is a pipe here, as in CI, so no progress bar may appear."""
+    _, log = trained
+    assert "decoding PNG faces" not in log
+    assert "image/s" not in log
 
 
 def predict(repo: Path, *arguments: str) -> int:
