@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from eslp import CLASSES
+from eslp import CLASSES, plots
 from eslp.errors import ESLPError
 from eslp.io import load_arrays, save_model
 from eslp.language import read_prepared, read_sentences
@@ -59,7 +59,10 @@ def _sentence_table(sentences: dict[str, pd.DataFrame], split: str) -> tuple[lis
     return texts, np.array(labels, dtype=np.int32)
 
 
-def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_dir: Path, model_path: Path) -> dict:
+def train(
+    params, seed: int, features_dir: Path, sentences_dir: Path, language_dir: Path, model_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     _, vocabulary, parameters = read_prepared(language_dir)
     sentences = read_sentences(sentences_dir)
     train_faces = read_features(features_dir, "train")
@@ -87,8 +90,11 @@ def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_d
     vocabulary_size = parameters["vocabulary_size"]
     model, history = _train_pair_model(params, vocabulary_size, inputs, targets, ("features", "tokens"))
     save_model(model, model_path)
-    metrics = {"test": classification_metrics(targets["test"], model.predict(inputs["test"], batch_size=256, verbose=0))}
+    probabilities = model.predict(inputs["test"], batch_size=256, verbose=0)
+    metrics = {"test": classification_metrics(targets["test"], probabilities)}
     metrics.update(history_summary(history))
+    if plots_dir is not None:
+        plots.write_classifier_plots("combine", plots_dir, history, targets["test"], probabilities)
 
     # The same branches trained alone on the same pairs show what the combination adds.
     for name, branch_inputs in (("test_image_only", ("features",)), ("test_text_only", ("tokens",))):

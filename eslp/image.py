@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from eslp import fer
+from eslp import fer, plots
 from eslp.errors import ESLPError
 from eslp.io import save_arrays, save_model
 from eslp.models import (
@@ -32,7 +32,10 @@ def load_split(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray, np.nd
     return paths, fer.load_pngs(paths), labels
 
 
-def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path) -> dict:
+def bottleneck(
+    image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     """Extract VGG16 bottleneck features for both splits, then train the dense head on them."""
     extractor = make_feature_extractor(image_params.input_size, image_params.weights)
     arrays = {}
@@ -45,7 +48,12 @@ def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Pat
         names = np.array([str(path.relative_to(png_dir)) for path in paths])
         save_arrays(features_dir / f"{split}.npz", features=features.astype(np.float32), labels=labels, paths=names)
         arrays[split] = (features, labels)
-        logger.info("image_bottleneck: extracted %s features for %d %s faces", features.shape[1:], len(paths), split)
+        if split == "test":
+            test_faces = faces  # kept for the grid of misclassified faces
+        logger.info(
+            "image_bottleneck: read %d %s faces from %s, wrote %s features each to %s",
+            len(paths), split, png_dir / split, features.shape[1:], features_dir / f"{split}.npz",
+        )
     save_model(extractor, extractor_path)
 
     train_features, train_labels = arrays["train"]
@@ -61,13 +69,19 @@ def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Pat
     save_model(head, head_path)
 
     test_features, test_labels = arrays["test"]
-    metrics = {"test": classification_metrics(test_labels, head.predict(test_features, verbose=0))}
+    probabilities = head.predict(test_features, verbose=0)
+    metrics = {"test": classification_metrics(test_labels, probabilities)}
     metrics.update(history_summary(history))
+    if plots_dir is not None:
+        plots.write_classifier_plots("image_bottleneck", plots_dir, history, test_labels, probabilities, test_faces)
     logger.info("image_bottleneck: head test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics
 
 
-def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Path, head_path: Path, model_path: Path) -> dict:
+def finetune(
+    image_params, params, seed: int, png_dir: Path, extractor_path: Path, head_path: Path, model_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     """Fine-tune VGG16's last convolutional blocks together with the bottleneck head."""
     extractor = load_model(extractor_path, "image_bottleneck")
     head = load_model(head_path, "image_bottleneck")
@@ -92,7 +106,10 @@ def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Pat
     save_model(model, model_path)
 
     _, test_faces, test_labels = load_split(png_dir, "test")
-    metrics = {"test": classification_metrics(test_labels, model.predict(test_faces, batch_size=params.batch_size, verbose=0))}
+    probabilities = model.predict(test_faces, batch_size=params.batch_size, verbose=0)
+    metrics = {"test": classification_metrics(test_labels, probabilities)}
     metrics.update(history_summary(history))
+    if plots_dir is not None:
+        plots.write_classifier_plots("image_finetune", plots_dir, history, test_labels, probabilities, test_faces)
     logger.info("image_finetune: test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics

@@ -13,7 +13,8 @@ def main() -> None:
     params = read_stage_params("language_train")
     set_seed(params.seed)
     metrics = language_model.train(
-        params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras")
+        params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras"),
+        plots_dir=Path("plots/language_train"),
     )
     write_metrics("metrics/language_train.json", metrics)
 
