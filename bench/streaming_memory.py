@@ -41,7 +41,7 @@ MAX_THROUGHPUT_CHANGE = 0.10
 TEST_FRACTION = 0.1
 """Test faces per training face; the test split is the same at both scales."""
 
-EXTRACTED = re.compile(r"extracted \S+ features for (\d+) train faces in ([\d.]+) s \(([\d.]+) faces/s\)")
+EXTRACTED = re.compile(r"read (\d+) train faces from \S+, wrote \S+ features each to \S+ in ([\d.]+) s \(([\d.]+) faces/s\)")
 PEAK_RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 
 BASELINE = """

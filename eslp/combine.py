@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from eslp import CLASSES
+from eslp import CLASSES, plots
 from eslp.errors import ESLPError
 from eslp.io import save_model
 from eslp.language import read_prepared, read_sentences
@@ -53,7 +53,10 @@ def _sentence_table(sentences: dict[str, pd.DataFrame], split: str) -> tuple[lis
     return texts, np.array(labels, dtype=np.int32)
 
 
-def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_dir: Path, model_path: Path) -> dict:
+def train(
+    params, seed: int, features_dir: Path, sentences_dir: Path, language_dir: Path, model_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     _, vocabulary, parameters = read_prepared(language_dir)
     sentences = read_sentences(sentences_dir)
     train_faces = read_features(features_dir, "train")
@@ -78,16 +81,39 @@ def train(params, seed: int, features_dir: Path, sentences_dir: Path, language_d
         counts[name] = {"pairs": len(face_index), "faces": len(face_labels), "sentences": len(texts)}
         logger.info("combine: %d %s pairs from %d faces and %d sentences", len(face_index), name, len(face_labels), len(texts))
 
+    vocabulary_size = parameters["vocabulary_size"]
+    model, history = _train_pair_model(params, vocabulary_size, inputs, targets, ("features", "tokens"))
+    save_model(model, model_path)
+    probabilities = model.predict(inputs["test"], batch_size=256, verbose=0)
+    metrics = {"test": classification_metrics(targets["test"], probabilities)}
+    metrics.update(history_summary(history))
+    if plots_dir is not None:
+        plots.write_classifier_plots("combine", plots_dir, history, targets["test"], probabilities)
+
+    # The same branches trained alone on the same pairs show what the combination adds.
+    for name, branch_inputs in (("test_image_only", ("features",)), ("test_text_only", ("tokens",))):
+        single, _ = _train_pair_model(params, vocabulary_size, inputs, targets, branch_inputs)
+        test_inputs = {key: inputs["test"][key] for key in branch_inputs}
+        metrics[name] = classification_metrics(targets["test"], single.predict(test_inputs, batch_size=256, verbose=0))
+    metrics["pairs"] = counts
+    logger.info(
+        "combine: test accuracy %.4f on %d pairs (image only %.4f, text only %.4f)",
+        metrics["test"]["accuracy"], counts["test"]["pairs"], metrics["test_image_only"]["accuracy"],
+        metrics["test_text_only"]["accuracy"],
+    )
+    return metrics
+
+
+def _train_pair_model(
+    params, vocabulary_size: int, inputs: dict, targets: dict, branch_inputs: tuple[str, ...]
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """Build and train the combined model, or one of its branches alone, on the training pairs."""
+    feature_dim = inputs["train"]["features"].shape[1]
     model = make_combined_model(
-        train_faces["features"].shape[1], parameters["vocabulary_size"], params.embedding_dim, params.lstm_units,
-        params.image_units, params.dropout,
+        feature_dim, vocabulary_size, params.embedding_dim, params.lstm_units, params.image_units, params.dropout, branch_inputs,
     )
     model.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="binary_crossentropy", metrics=["accuracy"])
-    history = fit(model, (inputs["train"], targets["train"]), (inputs["validation"], targets["validation"]), params)
-    save_model(model, model_path)
-
-    probabilities = model.predict(inputs["test"], batch_size=256, verbose=0)
-    metrics = {"test": classification_metrics(targets["test"], probabilities), "pairs": counts}
-    metrics.update(history_summary(history))
-    logger.info("combine: test accuracy %.4f on %d pairs", metrics["test"]["accuracy"], counts["test"]["pairs"])
-    return metrics
+    train = ({key: inputs["train"][key] for key in branch_inputs}, targets["train"])
+    validation = ({key: inputs["validation"][key] for key in branch_inputs}, targets["validation"])
+    history = fit(model, train, validation, params)
+    return model, history

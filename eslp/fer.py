@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from eslp import ANGRY, CLASSES, FACE_SIZE, HAPPY
 from eslp.errors import ESLPError, shorten
 from eslp.io import atomic_path, open_text
+from eslp.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def read_csv(path: Path, strict: bool) -> tuple[list[Face], ReadReport]:
         if repeated:
             raise ESLPError(f"{path}:1: header names the column {', '.join(repeated)} twice; keep one of each")
         columns = {name: index for index, name in enumerate(names)}
-        for row in reader:
+        for row in progress(reader, f"reading {path}", unit="row"):
             where = f"{path}:{reader.line_num}"
             if not row:
                 continue
@@ -179,7 +180,7 @@ def read_folders(root: Path, strict: bool) -> tuple[list[Face], ReadReport]:
                 raise ESLPError(
                     f"{class_dir}: folder not found; {split_dir} must contain both angry/ and happy/"
                 )
-            for path in sorted(class_dir.iterdir()):
+            for path in progress(sorted(class_dir.iterdir()), f"reading {class_dir}"):
                 if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                     report.ignored.append((str(path), "not an image file"))
                     continue
@@ -280,7 +281,7 @@ def list_pngs(png_dir: Path, split: str) -> tuple[list[Path], np.ndarray]:
 def load_pngs(paths: list[Path]) -> np.ndarray:
     """Decode PNG faces into one ``(n, 48, 48, 1)`` uint8 array, in the order of ``paths``."""
     images = np.empty((len(paths), FACE_SIZE, FACE_SIZE, 1), dtype=np.uint8)
-    for index, path in enumerate(paths):
+    for index, path in enumerate(progress(paths, "decoding PNG faces")):
         images[index, :, :, 0] = load_face(path)[0]
     return images
 

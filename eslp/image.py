@@ -6,11 +6,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from eslp import fer, streaming
+from eslp import fer, plots, streaming
 from eslp.errors import ESLPError
 from eslp.io import atomic_path, save_model
 from eslp.models import (
     load_model,
+    make_augmentation,
     make_bottleneck_head,
     make_feature_extractor,
     make_image_model,
@@ -35,7 +36,10 @@ def _select(paths: list[Path], mask: np.ndarray) -> list[Path]:
     return [path for path, chosen in zip(paths, mask) if chosen]
 
 
-def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path) -> dict:
+def bottleneck(
+    image_params, params, seed: int, png_dir: Path, features_dir: Path, extractor_path: Path, head_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     """Extract VGG16 bottleneck features for both splits, then train the dense head on them."""
     extractor = make_feature_extractor(image_params.input_size, image_params.weights)
     with atomic_path(features_dir) as temporary:
@@ -47,8 +51,9 @@ def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Pat
                 extractor, paths, labels, params.batch_size, temporary / split / "features.npy"
             )
             logger.info(
-                "image_bottleneck: extracted %s features for %d %s faces in %.1f s (%.1f faces/s)",
-                extractor.output_shape[1:], len(paths), split, seconds, len(paths) / seconds,
+                "image_bottleneck: read %d %s faces from %s, wrote %s features each to %s in %.1f s (%.1f faces/s)",
+                len(paths), split, png_dir / split, extractor.output_shape[1:], features_dir / split,
+                seconds, len(paths) / seconds,
             )
     save_model(extractor, extractor_path)
 
@@ -68,25 +73,34 @@ def bottleneck(image_params, params, seed: int, png_dir: Path, features_dir: Pat
     test = streaming.read_features(features_dir, "test")
     test_labels = test["labels"]
     test_data = streaming.feature_dataset(test["features"], test_labels, np.arange(len(test_labels)), params.batch_size)
-    metrics = {"test": classification_metrics(test_labels, head.predict(test_data, verbose=0))}
+    probabilities = head.predict(test_data, verbose=0)
+    metrics = {"test": classification_metrics(test_labels, probabilities)}
     metrics.update(history_summary(history))
+    if plots_dir is not None:
+        # The grid decodes only the misclassified faces it shows.
+        test_faces = streaming.PngFaces([png_dir / name for name in test["paths"]])
+        plots.write_classifier_plots("image_bottleneck", plots_dir, history, test_labels, probabilities, test_faces)
     logger.info("image_bottleneck: head test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics
 
 
-def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Path, head_path: Path, model_path: Path) -> dict:
+def finetune(
+    image_params, params, seed: int, png_dir: Path, extractor_path: Path, head_path: Path, model_path: Path,
+    plots_dir: Path | None = None,
+) -> dict:
     """Fine-tune VGG16's last convolutional blocks together with the bottleneck head."""
     extractor = load_model(extractor_path, "image_bottleneck")
     head = load_model(head_path, "image_bottleneck")
     set_trainable_blocks(extractor, params.trainable_blocks)
-    model = make_image_model(extractor, head)
-    # A low learning rate with momentum, as in the original recipe, so the fine-tuned
-    # blocks move slowly and do not wreck the features the head was trained on.
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=params.learning_rate, momentum=params.momentum),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
+    model = make_image_model(extractor, head, make_augmentation(params.flip, params.shift, params.rotation))
+    # SGD with a low learning rate and momentum is the original recipe for ImageNet weights,
+    # so that the fine-tuned blocks move slowly and keep the features the head was trained
+    # on. Adam is the option for blocks that start from random weights.
+    if params.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=params.learning_rate, momentum=params.momentum)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
     paths, labels = list_split(png_dir, "train")
     held_out = validation_mask(labels, image_params.validation_fraction, seed, "image.validation_fraction")
@@ -106,8 +120,12 @@ def finetune(image_params, params, seed: int, png_dir: Path, extractor_path: Pat
     save_model(model, model_path)
 
     test_paths, test_labels = list_split(png_dir, "test")
-    test_data = streaming.face_dataset(test_paths, test_labels, params.batch_size)
-    metrics = {"test": classification_metrics(test_labels, model.predict(test_data, verbose=0))}
+    probabilities = model.predict(streaming.face_dataset(test_paths, test_labels, params.batch_size), verbose=0)
+    metrics = {"test": classification_metrics(test_labels, probabilities)}
     metrics.update(history_summary(history))
+    if plots_dir is not None:
+        plots.write_classifier_plots(
+            "image_finetune", plots_dir, history, test_labels, probabilities, streaming.PngFaces(test_paths)
+        )
     logger.info("image_finetune: test accuracy %.4f on %d faces", metrics["test"]["accuracy"], len(test_labels))
     return metrics

@@ -128,8 +128,9 @@ def write_sentences(params, language_dir: Path, out_dir: Path) -> dict:
         label: {split: int((frame["split"] == split).sum()) for split in sst.SPLITS} for label, frame in selected.items()
     }
     logger.info(
-        "sentences: wrote %d happy (score > %s) and %d angry (score < %s) sentences to %s",
-        len(selected[HAPPY]), params.happy_threshold, len(selected[ANGRY]), params.angry_threshold, out_dir,
+        "sentences: read %d sentences from %s, wrote %d happy (score > %s) and %d angry (score < %s) to %s",
+        len(sentences), language_dir, len(selected[HAPPY]), params.happy_threshold, len(selected[ANGRY]),
+        params.angry_threshold, out_dir,
     )
     return metrics
 

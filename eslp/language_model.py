@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from eslp import plots
 from eslp.io import save_model
 from eslp.language import read_prepared
 from eslp.models import make_language_model
@@ -60,20 +61,26 @@ def score_metrics(scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]
     }
 
 
-def train(params, seed: int, language_dir: Path, model_path: Path) -> dict:
+def train(params, seed: int, language_dir: Path, model_path: Path, plots_dir: Path | None = None) -> dict:
     table, vocabulary, parameters = read_prepared(language_dir)
     max_length = parameters["max_length"]
     train_rows = table[table["split"] == "train"]
     if params.train_on == "sentences":
         train_rows = train_rows[train_rows["sentence"]]
+    targets = train_rows["score"].to_numpy()
+    if params.train_on == "polar_phrases":
+        # SST's binary task: neutral phrases are left out and the others become 0 or 1.
+        polar = (targets <= SST_NEGATIVE_MAX) | (targets > SST_POSITIVE_MIN)
+        train_rows = train_rows[polar]
+        targets = (targets[polar] > SST_POSITIVE_MIN).astype(np.float32)
     dev = table[(table["split"] == "dev") & table["sentence"]]
     test = table[(table["split"] == "test") & table["sentence"]]
 
-    dataset = token_dataset(
-        encode_ragged(train_rows["text"], vocabulary, max_length), train_rows["score"].to_numpy(), params.batch_size, seed
-    )
+    dataset = token_dataset(encode_ragged(train_rows["text"], vocabulary, max_length), targets, params.batch_size, seed)
     dev_ids = encode(dev["text"], vocabulary, max_length)
-    model = make_language_model(len(vocabulary), params.embedding_dim, params.lstm_units)
+    model = make_language_model(
+        len(vocabulary), params.embedding_dim, params.lstm_units, params.bidirectional, params.dropout
+    )
     # Binary cross-entropy with the score as a soft target keeps predictions in [0, 1].
     model.compile(
         optimizer=keras.optimizers.Adam(params.learning_rate),
@@ -87,10 +94,17 @@ def train(params, seed: int, language_dir: Path, model_path: Path) -> dict:
     history = fit(model, dataset, (dev_ids, dev["score"].to_numpy(np.float32)), params)
     save_model(model, model_path)
 
-    metrics = {}
+    metrics, predictions = {}, {}
     for name, frame in (("dev", dev), ("test", test)):
         predicted = model.predict(encode(frame["text"], vocabulary, max_length), batch_size=256, verbose=0)
         metrics[name] = score_metrics(frame["score"].to_numpy(), predicted)
+        predictions[name] = predicted.reshape(-1)
+    if plots_dir is not None:
+        # The confusion matrix and ROC curve use SST's binary task, as binary_accuracy does.
+        scores = test["score"].to_numpy()
+        polar = (scores <= SST_NEGATIVE_MAX) | (scores > SST_POSITIVE_MIN)
+        labels = (scores[polar] > SST_POSITIVE_MIN).astype(np.int64)
+        plots.write_classifier_plots("language_train", plots_dir, history, labels, predictions["test"][polar])
     metrics["train_rows"] = len(train_rows)
     metrics.update(history_summary(history))
     logger.info(

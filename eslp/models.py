@@ -24,11 +24,20 @@ VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
 """ImageNet channel means that ``keras.applications.vgg16.preprocess_input`` subtracts ("caffe" mode)."""
 
 
-def make_language_model(vocabulary_size: int, embedding_dim: int, lstm_units: int) -> keras.Model:
-    """Embedding and LSTM over token ids (0 pads), predicting a sentiment score in [0, 1]."""
+def make_language_model(
+    vocabulary_size: int, embedding_dim: int, lstm_units: int, bidirectional: bool = False, dropout: float = 0.0
+) -> keras.Model:
+    """Embedding and LSTM over token ids (0 pads), predicting a sentiment score in [0, 1].
+
+    ``bidirectional`` reads each phrase in both directions, and ``dropout`` applies to the
+    embeddings and to the LSTM's output.
+    """
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     x = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
-    x = layers.LSTM(lstm_units, name="lstm")(x)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    lstm = layers.LSTM(lstm_units, name="lstm")
+    x = layers.Bidirectional(lstm, name="bidirectional_lstm")(x) if bidirectional else lstm(x)
+    x = layers.Dropout(dropout, name="lstm_dropout")(x)
     score = layers.Dense(1, activation="sigmoid", name="score")(x)
     return keras.Model(tokens, score, name="language_model")
 
@@ -119,9 +128,27 @@ def set_trainable_blocks(feature_extractor: keras.Model, trainable_blocks: int) 
         layer.trainable = block.startswith("block") and int(block[len("block"):]) >= first_trainable
 
 
-def make_image_model(feature_extractor: keras.Model, head: keras.Model) -> keras.Model:
+def make_augmentation(flip: bool, shift: float, rotation: float) -> keras.Sequential:
+    """Random flips, shifts and rotations of faces, active only while training.
+
+    ``shift`` is a fraction of the face's side and ``rotation`` a fraction of a full turn,
+    as Keras's ``RandomTranslation`` and ``RandomRotation`` take them. Empty areas repeat
+    the nearest edge pixel, which looks more like a face than black corners do.
+    """
+    steps = []
+    if flip:
+        steps.append(layers.RandomFlip("horizontal", name="flip"))
+    if shift > 0:
+        steps.append(layers.RandomTranslation(shift, shift, fill_mode="nearest", name="shift"))
+    if rotation > 0:
+        steps.append(layers.RandomRotation(rotation, fill_mode="nearest", name="rotation"))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def make_image_model(feature_extractor: keras.Model, head: keras.Model, augmentation: keras.Model | None = None) -> keras.Model:
     faces = keras.Input(shape=(FACE_SIZE, FACE_SIZE, 1), name="face")
-    happy = head(feature_extractor(faces))
+    x = faces if augmentation is None or not augmentation.layers else augmentation(faces)
+    happy = head(feature_extractor(x))
     return keras.Model(faces, happy, name="image_model")
 
 
@@ -132,19 +159,31 @@ def make_combined_model(
     lstm_units: int,
     image_units: int,
     dropout: float,
+    inputs: tuple[str, ...] = ("features", "tokens"),
 ) -> keras.Model:
-    """Concatenate image bottleneck features with a new language branch and predict the class."""
-    features = keras.Input(shape=(feature_dim,), name="features")
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    """Concatenate image bottleneck features with a new language branch and predict the class.
 
-    image = layers.Dense(image_units, activation="relu", name="image_dense")(features)
-    text = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
-    text = layers.LSTM(lstm_units, name="lstm")(text)
+    With ``inputs`` set to ``("features",)`` or ``("tokens",)``, the same branch alone makes
+    the image-only or text-only model that the combined model is compared with.
+    """
+    branches, model_inputs = [], []
+    if "features" in inputs:
+        features = keras.Input(shape=(feature_dim,), name="features")
+        model_inputs.append(features)
+        branches.append(layers.Dense(image_units, activation="relu", name="image_dense")(features))
+    if "tokens" in inputs:
+        tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        model_inputs.append(tokens)
+        text = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
+        branches.append(layers.LSTM(lstm_units, name="lstm")(text))
+    if not branches:
+        raise ValueError(f"inputs must name features, tokens or both, not {inputs!r}")
 
-    x = layers.Concatenate(name="image_and_text")([image, text])
+    x = layers.Concatenate(name="image_and_text")(branches) if len(branches) == 2 else branches[0]
     x = layers.Dropout(dropout, name="dropout")(x)
     happy = layers.Dense(1, activation="sigmoid", name="happy")(x)
-    return keras.Model([features, tokens], happy, name="combined_model")
+    names = {("features", "tokens"): "combined_model", ("features",): "image_only_model", ("tokens",): "text_only_model"}
+    return keras.Model(model_inputs, happy, name=names[tuple(name for name in ("features", "tokens") if name in inputs)])
 
 
 def load_model(path: Path, stage: str) -> keras.Model:

@@ -57,9 +57,11 @@ class SentencesParams:
 
 @dataclass(frozen=True)
 class LanguageTrainParams:
-    train_on: str = _spec(choices=("phrases", "sentences"))
+    train_on: str = _spec(choices=("phrases", "polar_phrases", "sentences"))
     embedding_dim: int = _spec(1)
     lstm_units: int = _spec(1)
+    bidirectional: bool = _spec()
+    dropout: float = _spec(0.0, 1.0, high_open=True)
     epochs: int = _spec(1)
     batch_size: int = _spec(1)
     learning_rate: float = _spec(0.0, low_open=True)
@@ -90,11 +92,15 @@ class ImageBottleneckParams:
 @dataclass(frozen=True)
 class ImageFinetuneParams:
     trainable_blocks: int = _spec(1, 5)
+    optimizer: str = _spec(choices=("sgd", "adam"))
     epochs: int = _spec(1)
     batch_size: int = _spec(1)
     learning_rate: float = _spec(0.0, low_open=True)
     patience: int = _spec(1)
     momentum: float = _spec(0.0, 1.0, high_open=True)
+    flip: bool = _spec()
+    shift: float = _spec(0.0, 0.5)
+    rotation: float = _spec(0.0, 0.5)
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,18 @@ def _looks_like_number(text: str) -> bool:
     return True
 
 
+def _describe_range(meta: dict) -> str:
+    """Describe a violated range, such as "below the minimum 48" or "outside the allowed range (0.0, 1.0)"."""
+    low, high = meta["low"], meta["high"]
+    if high is None:
+        return f"not greater than {low}" if meta["low_open"] else f"below the minimum {low}"
+    if low is None:
+        return f"not less than {high}" if meta["high_open"] else f"above the maximum {high}"
+    left = "(" if meta["low_open"] else "["
+    right = ")" if meta["high_open"] else "]"
+    return f"outside the allowed range {left}{low}, {high}{right}"
+
+
 def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
     meta = spec.metadata
     kind = spec.type
@@ -196,11 +214,8 @@ def _check_value(key: str, value: Any, spec: dataclasses.Field) -> Any:
     below = low is not None and (value <= low if meta["low_open"] else value < low)
     above = high is not None and (value >= high if meta["high_open"] else value > high)
     if below or above:
-        left = "(" if meta["low_open"] else "["
-        right = ")" if meta["high_open"] else "]"
-        allowed = f"{left}{'' if low is None else low}, {'' if high is None else high}{right}"
         reason = f" because {meta['reason']}" if meta["reason"] else ""
-        raise ESLPError(f"params.yaml: {key}: {shorten(value)} is outside the allowed range {allowed}{reason}")
+        raise ESLPError(f"params.yaml: {key}: {shorten(value)} is {_describe_range(meta)}{reason}")
     return value
 
 

@@ -21,6 +21,7 @@ def main() -> None:
             sentences_dir=Path("data/sentences"),
             language_dir=Path("data/language"),
             model_path=Path("models/combined_model.keras"),
+            plots_dir=Path("plots/combine"),
         )
     write_metrics("metrics/combine.json", metrics)
 

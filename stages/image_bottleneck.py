@@ -22,6 +22,7 @@ def main() -> None:
             features_dir=Path("data/features"),
             extractor_path=Path("models/feature_extractor.keras"),
             head_path=Path("models/bottleneck_head.keras"),
+            plots_dir=Path("plots/image_bottleneck"),
         )
     write_metrics("metrics/image_bottleneck.json", metrics)
 

@@ -22,6 +22,7 @@ def main() -> None:
             extractor_path=Path("models/feature_extractor.keras"),
             head_path=Path("models/bottleneck_head.keras"),
             model_path=Path("models/image_model.keras"),
+            plots_dir=Path("plots/image_finetune"),
         )
     write_metrics("metrics/image_finetune.json", metrics)
 

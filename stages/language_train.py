@@ -15,7 +15,8 @@ def main() -> None:
     set_seed(params.seed)
     with strategy.scope():
         metrics = language_model.train(
-            params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras")
+            params.language_train, params.seed, Path("data/language"), Path("models/language_model.keras"),
+            plots_dir=Path("plots/language_train"),
         )
     write_metrics("metrics/language_train.json", metrics)
 

@@ -10,7 +10,15 @@ import pytest
 from conftest import write_face
 from eslp import combine, fer, image, streaming
 from eslp.errors import ESLPError
-from eslp.models import VGG16_NOTOP_FILE, make_feature_extractor, make_vgg16_base
+from eslp.models import (
+    VGG16_NOTOP_FILE,
+    make_augmentation,
+    make_bottleneck_head,
+    make_combined_model,
+    make_feature_extractor,
+    make_image_model,
+    make_vgg16_base,
+)
 from eslp.params import ImageBottleneckParams, ImageParams
 
 
@@ -120,3 +128,58 @@ def test_pairs_use_every_face_and_sentence():
 def test_pairs_reject_empty_class():
     with pytest.raises(ESLPError, match="cannot make test pairs of happy faces and sentences: 0 faces, 1 sentences"):
         combine.make_pairs(np.array([0, 0]), np.array([0, 1]), seed=0, name="test")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "name", "layers_absent"),
+    [
+        (("features",), "image_only_model", {"embedding", "lstm", "image_and_text"}),
+        (("tokens",), "text_only_model", {"image_dense", "image_and_text"}),
+    ],
+)
+def test_single_branch_model_keeps_one_input(inputs, name, layers_absent):
+    model = make_combined_model(8, 20, 4, 3, 5, 0.1, inputs)
+
+    assert model.name == name
+    assert [tensor.name for tensor in model.inputs] == list(inputs)
+    assert layers_absent.isdisjoint(layer.name for layer in model.layers)
+
+
+def test_combined_model_has_both_branches():
+    model = make_combined_model(8, 20, 4, 3, 5, 0.1)
+
+    assert model.name == "combined_model"
+    assert [tensor.name for tensor in model.inputs] == ["features", "tokens"]
+    features = np.zeros((2, 8), dtype=np.float32)
+    tokens = np.array([[1, 2, 0], [3, 0, 0]], dtype=np.int32)
+    assert model.predict({"features": features, "tokens": tokens}, verbose=0).shape == (2, 1)
+
+
+def test_augmentation_leaves_prediction_unchanged():
+    extractor = make_feature_extractor(48, "none")
+    head = make_bottleneck_head(512, 4, 0.0)
+    faces = np.random.default_rng(0).integers(0, 256, size=(3, 48, 48, 1)).astype(np.uint8)
+
+    plain = make_image_model(extractor, head).predict(faces, verbose=0)
+    augmented = make_image_model(extractor, head, make_augmentation(True, 0.1, 0.03)).predict(faces, verbose=0)
+
+    np.testing.assert_allclose(augmented, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_augmentation_changes_faces_in_training():
+    augmentation = make_augmentation(True, 0.1, 0.03)
+    faces = np.random.default_rng(0).uniform(0, 255, size=(4, 48, 48, 1)).astype(np.float32)
+
+    changed = keras.ops.convert_to_numpy(augmentation(faces, training=True))
+
+    assert [layer.name for layer in augmentation.layers] == ["flip", "shift", "rotation"]
+    assert changed.shape == faces.shape
+    assert not np.allclose(changed, faces)
+
+
+def test_augmentation_off_adds_no_layers():
+    augmentation = make_augmentation(False, 0.0, 0.0)
+    model = make_image_model(make_feature_extractor(48, "none"), make_bottleneck_head(512, 4, 0.0), augmentation)
+
+    assert augmentation.layers == []
+    assert "augmentation" not in [layer.name for layer in model.layers]

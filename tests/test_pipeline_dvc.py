@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import keras
 import pytest
@@ -19,6 +20,7 @@ ALL_STAGES = {
     "combine",
 }
 MODEL_FILES = ("language_model", "feature_extractor", "bottleneck_head", "image_model", "combined_model")
+TRAINING_STAGES = ("language_train", "image_bottleneck", "image_finetune", "combine")
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +93,8 @@ def test_metrics_diff_shows_old_and_new(repo):
     assert combine["epochs_run"]["old"] == 1
     assert combine["epochs_run"]["new"] == 2
     assert "test.accuracy" in combine
+    assert "test_image_only.accuracy" in combine
+    assert "test_text_only.accuracy" in combine
 
 
 def test_params_diff_shows_changed_key(repo):
@@ -162,3 +166,58 @@ def test_forced_rerun_writes_same_pngs(repo):
     before = png_hash()
     dvc(repo, "repro", "--force", "--single-item", "images_prepare")
     assert png_hash() == before
+
+
+def declared_plots(repo) -> dict[str, dict]:
+    """The top-level plot definitions of dvc.yaml, by id."""
+    definitions = {}
+    for entry in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]:
+        plot_id, props = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        definitions[plot_id] = props
+    return definitions
+
+
+def test_every_model_has_plots(repo):
+    definitions = declared_plots(repo)
+    plot_files = set()
+    for props in definitions.values():
+        if isinstance(props.get("y"), dict):
+            plot_files.update(props["y"])
+    for stage in TRAINING_STAGES:
+        assert f"plots/{stage}/training.csv" in plot_files, stage
+        assert definitions[f"plots/{stage}/predictions.csv"]["template"] == "confusion", stage
+        assert f"plots/{stage}/roc.csv" in definitions, stage
+    assert "plots/image_bottleneck/misclassified.png" in definitions
+    assert "plots/image_finetune/misclassified.png" in definitions
+
+
+def test_plots_show_renders_every_plot(repo, tmp_path):
+    dvc(repo, "plots", "show", "-o", str(tmp_path))
+    html = (tmp_path / "index.html").read_text(encoding="utf-8")
+    for plot_id, props in declared_plots(repo).items():
+        if plot_id.endswith(".png"):
+            image = "static/workspace_" + re.sub(r"[/.]", "_", plot_id.removesuffix(".png")) + ".png"
+            assert f'<img src="{image}">' in html, plot_id
+            assert (tmp_path / image).stat().st_size > 0, plot_id
+        else:
+            assert json.dumps(props["title"]) in html, plot_id
+
+
+def test_plots_show_json_has_data(repo):
+    rendered = json.loads(dvc(repo, "plots", "show", "--json").stdout)
+    assert "errors" not in rendered
+    for plot_id in declared_plots(repo):
+        (plot,) = rendered["data"][plot_id]
+        if plot_id.endswith(".png"):
+            assert plot["type"] == "image", plot_id
+        else:
+            assert plot["type"] == "vega", plot_id
+            assert plot["content"]["data"]["values"], plot_id
+
+
+def test_plots_diff_compares_commits(repo):
+    rerun_after(repo, {"combine": {"epochs": 2}})
+    rendered = json.loads(dvc(repo, "plots", "diff", "HEAD", "--json", "--targets", "combine_loss").stdout)
+    (plot,) = rendered["data"]["combine_loss"]
+    epochs = {(value["rev"], value["epoch"]) for value in plot["content"]["data"]["values"]}
+    assert epochs == {("HEAD", "1"), ("workspace", "1"), ("workspace", "2")}

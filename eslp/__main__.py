@@ -1,0 +1,5 @@
+"""Run the ``eslp`` command as ``python -m eslp``."""
+
+from eslp.cli import main
+
+raise SystemExit(main())
