@@ -1,12 +1,15 @@
-"""The streaming memory benchmark's helpers: shifted copies and the Markdown verdicts."""
+"""The streaming memory benchmark's helpers: shifted copies, the Markdown verdicts and the log pattern."""
 
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, write_face
+from eslp import image
 from eslp.fer import Face
+from eslp.params import ImageBottleneckParams, ImageParams
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 import streaming_memory  # noqa: E402
@@ -47,3 +50,26 @@ def test_section_reports_limits():
     assert "Extraction throughput changed by -6.0% (limit ±10%): pass." in section
     assert "reaches 100% of it" in section
     assert "`python bench/streaming_memory.py fer2013 --faces 100 --repeats 2`" in section
+
+
+def test_log_pattern_matches_stage(tmp_path, caplog):
+    png_dir = tmp_path / "png"
+    for split in ("train", "test"):
+        for label in ("angry", "happy"):
+            for index in range(3):
+                write_face(png_dir / split / label / f"{label}{index}.png", index)
+    caplog.set_level(logging.INFO, logger="eslp.image")
+
+    image.bottleneck(
+        ImageParams(weights="none", cache="memory", input_size=48, validation_fraction=0.34),
+        ImageBottleneckParams(batch_size=4, head_units=4, dropout=0.0, epochs=1, learning_rate=0.001, patience=1),
+        seed=1,
+        png_dir=png_dir,
+        features_dir=tmp_path / "features",
+        extractor_path=tmp_path / "extractor.keras",
+        head_path=tmp_path / "head.keras",
+    )
+
+    match = streaming_memory.EXTRACTED.search(caplog.text)
+    assert match is not None, caplog.text
+    assert match.group(1) == "6"
