@@ -42,7 +42,7 @@ def bottleneck(
 ) -> dict:
     """Extract VGG16 bottleneck features for both splits, then train the dense head on them."""
     extractor = make_feature_extractor(image_params.input_size, image_params.weights)
-    with atomic_path(features_dir) as temporary:
+    with atomic_path(features_dir) as temporary, streaming.png_errors(png_dir):
         for split in SPLITS:
             paths, labels = list_split(png_dir, split)
             names = np.array([str(path.relative_to(png_dir)) for path in paths])
@@ -105,11 +105,13 @@ def finetune(
     paths, labels = list_split(png_dir, "train")
     held_out = validation_mask(labels, image_params.validation_fraction, seed, "image.validation_fraction")
     logger.info(
-        "image_finetune: training VGG16's last %d blocks and the head on %d faces, validating on %d",
+        "image_finetune: training the top %d VGG16 block(s) and the head on %d faces, validating on %d",
         params.trainable_blocks, int((~held_out).sum()), int(held_out.sum()),
     )
     # The faces are decoded in the first epoch and read from the cache in later ones.
-    with streaming.cache_files(image_params.cache) as cache_file:
+    # NOTE: a cache folder is untested with more than one replica, where Keras reads one
+    # batch ahead to build the model; memory is the tested setting there.
+    with streaming.cache_files(params.cache) as cache_file, streaming.png_errors(png_dir):
         train_data = streaming.face_dataset(
             _select(paths, ~held_out), labels[~held_out], params.batch_size, cache=cache_file("train"), seed=seed
         )
@@ -120,7 +122,8 @@ def finetune(
     save_model(model, model_path)
 
     test_paths, test_labels = list_split(png_dir, "test")
-    probabilities = model.predict(streaming.face_dataset(test_paths, test_labels, params.batch_size), verbose=0)
+    with streaming.png_errors(png_dir):
+        probabilities = model.predict(streaming.face_dataset(test_paths, test_labels, params.batch_size), verbose=0)
     metrics = {"test": classification_metrics(test_labels, probabilities)}
     metrics.update(history_summary(history))
     if plots_dir is not None:

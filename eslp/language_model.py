@@ -5,6 +5,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from eslp import plots
@@ -61,18 +62,27 @@ def score_metrics(scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]
     }
 
 
+def training_rows(table: pd.DataFrame, train_on: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Select the training rows for ``train_on`` and return them with their float32 targets.
+
+    ``phrases`` and ``sentences`` train on the score. ``polar_phrases`` is SST's binary
+    task: neutral phrases are left out and the others become 0 or 1.
+    """
+    rows = table[table["split"] == "train"]
+    if train_on == "sentences":
+        rows = rows[rows["sentence"]]
+    targets = rows["score"].to_numpy(np.float32)
+    if train_on == "polar_phrases":
+        polar = (targets <= SST_NEGATIVE_MAX) | (targets > SST_POSITIVE_MIN)
+        rows = rows[polar]
+        targets = (targets[polar] > SST_POSITIVE_MIN).astype(np.float32)
+    return rows, targets
+
+
 def train(params, seed: int, language_dir: Path, model_path: Path, plots_dir: Path | None = None) -> dict:
     table, vocabulary, parameters = read_prepared(language_dir)
     max_length = parameters["max_length"]
-    train_rows = table[table["split"] == "train"]
-    if params.train_on == "sentences":
-        train_rows = train_rows[train_rows["sentence"]]
-    targets = train_rows["score"].to_numpy()
-    if params.train_on == "polar_phrases":
-        # SST's binary task: neutral phrases are left out and the others become 0 or 1.
-        polar = (targets <= SST_NEGATIVE_MAX) | (targets > SST_POSITIVE_MIN)
-        train_rows = train_rows[polar]
-        targets = (targets[polar] > SST_POSITIVE_MIN).astype(np.float32)
+    train_rows, targets = training_rows(table, params.train_on)
     dev = table[(table["split"] == "dev") & table["sentence"]]
     test = table[(table["split"] == "test") & table["sentence"]]
 

@@ -71,7 +71,6 @@ class LanguageTrainParams:
 @dataclass(frozen=True)
 class ImageParams:
     weights: str = _spec()
-    cache: str = _spec()
     input_size: int = _spec(
         48,
         reason="faces are 48x48, so a smaller input only throws pixels away, and VGG16's minimum input is 32 pixels",
@@ -98,6 +97,7 @@ class ImageFinetuneParams:
     learning_rate: float = _spec(0.0, low_open=True)
     patience: int = _spec(1)
     momentum: float = _spec(0.0, 1.0, high_open=True)
+    cache: str = _spec()
     flip: bool = _spec()
     shift: float = _spec(0.0, 0.5)
     rotation: float = _spec(0.0, 0.5)

@@ -65,10 +65,13 @@ def roc_curve(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray
     """Return ``(false positive rate, true positive rate, threshold)`` for happy as the positive class.
 
     There is one point per distinct probability, from the highest threshold down, plus
-    the point (0, 0) in front. A class missing from ``labels`` gives rates of 0.
+    the point (0, 0) in front. A class missing from ``labels`` gives rates of 0, and no
+    labels at all give only the point (0, 0).
     """
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if len(labels) == 0:
+        return np.array([0.0]), np.array([0.0]), np.array([1.0])
     order = np.argsort(-probabilities, kind="stable")
     sorted_probabilities = probabilities[order]
     true_positives = np.cumsum(labels[order] == 1)
@@ -76,8 +79,8 @@ def roc_curve(labels: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray
     # Only the last item of each run of equal probabilities is a point: one threshold
     # cannot separate items with the same probability.
     last_of_run = np.r_[sorted_probabilities[1:] != sorted_probabilities[:-1], True]
-    positives = max(int(true_positives[-1]), 1) if len(labels) else 1
-    negatives = max(int(false_positives[-1]), 1) if len(labels) else 1
+    positives = max(int(true_positives[-1]), 1)
+    negatives = max(int(false_positives[-1]), 1)
     fpr = np.r_[0.0, false_positives[last_of_run] / negatives]
     tpr = np.r_[0.0, true_positives[last_of_run] / positives]
     thresholds = np.r_[1.0, sorted_probabilities[last_of_run]]

@@ -1,8 +1,10 @@
 """Predictions of the trained models on new faces and sentences, for the ``eslp predict`` command."""
 
 import dataclasses
+import functools
 import json
 import logging
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from eslp import ANGRY, FACE_SIZE, HAPPY
-from eslp.errors import ESLPError
+from eslp.errors import ESLPError, shorten
 from eslp.fer import IMAGE_SUFFIXES, load_face
 from eslp.io import open_text
 from eslp.language import PARAMETERS_FILE, VOCABULARY_FILE
@@ -70,7 +72,7 @@ def read_lines(path: Path) -> list[tuple[int, str]]:
 
 
 class Predictor:
-    """Loads the pipeline's models on first use and applies them to faces and sentences.
+    """The pipeline's models, loaded on first use, applied to faces and sentences.
 
     ``models_dir`` contains the ``.keras`` files; ``project_dir`` contains ``params.yaml``
     (the sentence thresholds) and ``data/language`` (the vocabulary and ``max_length``).
@@ -82,9 +84,26 @@ class Predictor:
         self._models: dict[str, keras.Model] = {}
         self._vocabulary: dict[str, int] | None = None
         self._max_length = 0
-        sentences = read_stage_params("sentences", project_dir / PARAMS_FILE).sentences
-        self.happy_threshold = sentences.happy_threshold
-        self.angry_threshold = sentences.angry_threshold
+
+    @functools.cached_property
+    def _thresholds(self) -> tuple[float, float]:
+        # Read only when a sentence is classified, so that faces alone need no params.yaml.
+        path = self.project_dir / PARAMS_FILE
+        if not path.is_file():
+            raise ESLPError(
+                f"{path}: not found; sentence classes use the thresholds in params.yaml, "
+                "so run eslp predict in the project folder or pass --project that folder"
+            )
+        sentences = read_stage_params("sentences", path).sentences
+        return sentences.happy_threshold, sentences.angry_threshold
+
+    @property
+    def happy_threshold(self) -> float:
+        return self._thresholds[0]
+
+    @property
+    def angry_threshold(self) -> float:
+        return self._thresholds[1]
 
     def model(self, name: str) -> keras.Model:
         if name not in self._models:
@@ -95,7 +114,13 @@ class Predictor:
                     "or pass --models the folder that contains it"
                 )
             # safe_mode rejects models that would run arbitrary code when loaded (Lambda layers).
-            self._models[name] = keras.models.load_model(path, safe_mode=True)
+            try:
+                self._models[name] = keras.models.load_model(path, safe_mode=True)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+                raise ESLPError(
+                    f"{path}: cannot load the model ({shorten(str(error), 200)}); "
+                    f"rebuild it with `dvc repro --force {MODEL_STAGES[name]}`"
+                ) from error
         return self._models[name]
 
     def _encode(self, texts: list[str]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 PNG files are decoded in parallel batch by batch, features are written to a memory-mapped
 ``.npy`` file chunk by chunk, and the dense head reads its batches back from that file. So
-the number of faces is bounded by disk, unless ``image.cache: memory`` keeps the decoded
+the number of faces is bounded by disk, unless ``image_finetune.cache: memory`` keeps the decoded
 faces of fine-tuning in memory (about 2.3 KB per face).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from eslp import FACE_SIZE
-from eslp.errors import ESLPError
+from eslp.errors import ESLPError, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class PngFaces(Sequence):
 
 @contextlib.contextmanager
 def cache_files(setting: str) -> Iterator[Callable[[str], str]]:
-    """Yield a function from a dataset name to its tf.data cache filename, for ``image.cache``.
+    """Yield a function from a dataset name to its tf.data cache filename, for ``image_finetune.cache``.
 
     ``memory`` caches in memory. Any other setting is a folder: the cache files go into a new
     temporary folder inside it, removed when the block ends, so a stale cache of other faces
@@ -105,12 +105,26 @@ def cache_files(setting: str) -> Iterator[Callable[[str], str]]:
         temporary = tempfile.TemporaryDirectory(prefix="eslp-cache-", dir=folder)
     except OSError as error:
         raise ESLPError(
-            f"params.yaml: image.cache: cannot create cache files in {setting!r} ({error}); "
+            f"params.yaml: image_finetune.cache: cannot create cache files in {setting!r} ({error}); "
             "set it to a writable folder or to memory"
         ) from error
     with temporary as path:
         logger.info("caching decoded faces in %s", path)
         yield lambda name: str(Path(path) / name)
+
+
+@contextlib.contextmanager
+def png_errors(png_dir: Path) -> Iterator[None]:
+    """Raise ``ESLPError`` for a PNG face that TensorFlow cannot read or that is not 48x48 grey."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        # NOTE: only the calls that read PNG files through face_dataset run inside this block,
+        # so these TensorFlow errors come from a face file, not from the model.
+        raise ESLPError(
+            f"{png_dir}: a face PNG is missing, damaged or not {FACE_SIZE}x{FACE_SIZE} grey "
+            f"({shorten(error.message.splitlines()[0], 200)}); rerun `dvc repro --force images_prepare`"
+        ) from error
 
 
 def extract_features(

@@ -9,9 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from eslp import CLASSES
-from eslp.errors import ESLPError
+from eslp.errors import ESLPError, shorten
 
 logger = logging.getLogger(__name__)
+
+PATCHED_KERAS = "3.15."
+"""The Keras release whose private trainer functions ``_patch_keras_for_multi_worker`` replaces."""
 
 
 def set_seed(seed: int) -> None:
@@ -31,6 +34,9 @@ def make_strategy(distribution: str) -> tf.distribute.Strategy:
         # Every GPU; on a machine without one, every logical CPU device, which is one unless
         # tf.config.set_logical_device_configuration split the CPU.
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        if not tf.config.list_logical_devices("GPU"):
+            # NOTE: the x86_64 install is tensorflow-cpu, which finds no GPU; see the README's Scaling section.
+            logger.warning("distribution mirrored: TensorFlow sees no GPU, so it mirrors over %d CPU device(s)", len(devices))
         strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
     elif distribution == "multi_worker":
         _check_tf_config(os.environ.get("TF_CONFIG"))
@@ -53,8 +59,15 @@ def _check_tf_config(text: str | None) -> None:
         config = json.loads(text)
     except json.JSONDecodeError as error:
         raise ESLPError(f"TF_CONFIG: invalid JSON ({error}); {fix}") from error
-    if not isinstance(config, dict) or not config.get("cluster", {}).get("worker") or "task" not in config:
-        raise ESLPError(f"TF_CONFIG: no cluster.worker list or no task in {text[:200]!r}; {fix}")
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    workers = cluster.get("worker") if isinstance(cluster, dict) else None
+    if not isinstance(workers, list) or not workers:
+        raise ESLPError(f"TF_CONFIG: no cluster.worker list in {text[:200]!r}; {fix}")
+    if not isinstance(task, dict) or task.get("type") != "worker" or not isinstance(task.get("index"), int):
+        raise ESLPError(f"TF_CONFIG: task must be {{\"type\": \"worker\", \"index\": N}}, found {shorten(task)}; {fix}")
+    if not 0 <= task["index"] < len(workers):
+        raise ESLPError(f"TF_CONFIG: task index {task['index']} is not one of the {len(workers)} workers; {fix}")
 
 
 def _patch_keras_for_multi_worker() -> None:
@@ -69,6 +82,11 @@ def _patch_keras_for_multi_worker() -> None:
     # multi_worker; check it against keras/src/backend/tensorflow/trainer.py on upgrades.
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
+    if not keras.__version__.startswith(PATCHED_KERAS):
+        raise ESLPError(
+            f"distribution: multi_worker is tested with Keras {PATCHED_KERAS} only, and Keras {keras.__version__} "
+            f"is installed; install keras=={PATCHED_KERAS}.* or use distribution: mirrored or none"
+        )
     if getattr(tf_trainer, "_eslp_multi_worker_patch", False):
         return
     reduce_per_replica = tf_trainer.reduce_per_replica

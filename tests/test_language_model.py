@@ -1,9 +1,11 @@
 """The language model's training rows and targets for each ``train_on`` setting, on tiny SST trees."""
 
+import numpy as np
 import pytest
 
 from conftest import write_trees
 from eslp import language, language_model
+from eslp.language import read_prepared
 from eslp.params import LanguageTrainParams
 from test_sst import prepare_params
 
@@ -49,3 +51,23 @@ def test_train_on_selects_rows(language_dir, tmp_path, train_on, bidirectional, 
     assert metrics["train_rows"] == expected_rows
     assert 0.0 <= metrics["test"]["binary_accuracy"] <= 1.0
     assert (tmp_path / "model.keras").is_file()
+
+
+def test_polar_phrases_targets_are_binary(language_dir):
+    table, _, _ = read_prepared(language_dir)
+
+    rows, targets = language_model.training_rows(table, "polar_phrases")
+
+    assert set(targets.tolist()) == {0.0, 1.0}
+    assert (targets == 1.0).tolist() == (rows["score"] > 0.6).tolist()
+    assert not rows["score"].between(0.4, 0.6, inclusive="right").any()
+
+
+def test_phrases_targets_are_scores(language_dir):
+    table, _, _ = read_prepared(language_dir)
+
+    rows, targets = language_model.training_rows(table, "phrases")
+
+    assert targets.dtype == np.float32
+    np.testing.assert_allclose(targets, rows["score"].to_numpy())
+    assert set(rows["split"]) == {"train"}

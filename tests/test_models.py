@@ -96,7 +96,7 @@ def test_bottleneck_rows_match_labels(tmp_path):
                 write_face(png_dir / split / label / f"{label}{index}.png", hash((split, label, index)) % 10_000)
     keras.utils.set_random_seed(1)
     metrics = image.bottleneck(
-        ImageParams(weights="none", cache="memory", input_size=48, validation_fraction=0.2),
+        ImageParams(weights="none", input_size=48, validation_fraction=0.2),
         ImageBottleneckParams(batch_size=5, head_units=4, dropout=0.0, epochs=1, learning_rate=0.001, patience=1),
         seed=1,
         png_dir=png_dir,

@@ -24,6 +24,14 @@ def test_roc_perfect_separation():
     assert thresholds.tolist() == [1.0, 0.9, 0.8, 0.2, 0.1]
 
 
+def test_roc_without_labels_is_origin(tmp_path):
+    fpr, tpr, thresholds = plots.roc_curve(np.array([]), np.array([]))
+    assert fpr.tolist() == [0.0]
+    assert tpr.tolist() == [0.0]
+    assert thresholds.tolist() == [1.0]
+    assert plots.write_roc(tmp_path / "roc.csv", np.array([]), np.array([])) == 0.0
+
+
 def test_roc_ties_make_one_point():
     fpr, tpr, _ = plots.roc_curve(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.5]))
     assert fpr.tolist() == [0.0, 1.0]

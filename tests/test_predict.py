@@ -47,7 +47,7 @@ STAGE_LOGS = [
     r"language_train: training on 40 rows .* validating on 12 dev sentences",
     r"image_bottleneck: read 24 train faces from data/png/train, wrote .* features each to data/features/train in ",
     r"image_bottleneck: read 24 test faces from data/png/test",
-    r"image_finetune: training VGG16's last 1 blocks and the head on \d+ faces, validating on \d+",
+    r"image_finetune: training the top 1 VGG16 block\(s\) and the head on \d+ faces, validating on \d+",
     r"combine: \d+ train pairs from \d+ faces and \d+ sentences",
     r"language_train: wrote training curves of 1 epochs, predictions and ROC curve .* of 16 test items",
     r"image_bottleneck: wrote \d+ of \d+ misclassified test faces to plots/image_bottleneck/misclassified.png",
@@ -163,6 +163,33 @@ def test_missing_model_names_stage(repo, tmp_path, caplog):
     assert "image_model.keras: model not found; run `dvc repro image_finetune`" in caplog.text
     # The language model alone is enough for --text.
     assert predict(repo, "--models", str(models), "--text", "a film .") == 0
+
+
+def test_damaged_model_names_stage(repo, tmp_path, caplog):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "image_model.keras").write_bytes(b"not a keras file")
+    face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
+
+    assert predict(repo, "--models", str(models), "--image", str(face)) == 1
+    assert f"{models / 'image_model.keras'}: cannot load the model (" in caplog.text
+    assert "rebuild it with `dvc repro --force image_finetune`" in caplog.text
+
+
+def test_image_needs_no_params_file(repo, tmp_path, capsys):
+    face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
+
+    arguments = ["predict", "--project", str(tmp_path), "--models", str(repo / "models"), "--image", str(face), "--json"]
+    assert main(arguments) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 <= result["image"]["happy_probability"] <= 1.0
+
+
+def test_text_without_params_file_names_project(repo, tmp_path, caplog):
+    shutil.copytree(repo / "data" / "language", tmp_path / "data" / "language")
+
+    assert main(["predict", "--project", str(tmp_path), "--models", str(repo / "models"), "--text", "a film ."]) == 1
+    assert f"{tmp_path / 'params.yaml'}: not found; sentence classes use the thresholds in params.yaml" in caplog.text
 
 
 def test_unreadable_single_image_fails(repo, tmp_path, caplog):

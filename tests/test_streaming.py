@@ -77,7 +77,7 @@ def test_cache_folder_not_writable_rejected(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
 
-    with pytest.raises(ESLPError, match="image.cache: cannot create cache files in"):
+    with pytest.raises(ESLPError, match="image_finetune.cache: cannot create cache files in"):
         with streaming.cache_files(str(blocker / "cache")):
             pass
 
@@ -88,6 +88,18 @@ def test_face_dataset_rejects_wrong_size(tmp_path):
 
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[48,40,1\] is not compatible with expected shape \[48,48,1\]"):
         unbatch(streaming.face_dataset(paths, labels, batch_size=2))
+
+
+def test_png_errors_name_folder_and_fix(tmp_path):
+    paths, labels = write_faces(tmp_path, 2)
+    write_face(paths[1], 5, size=(40, 48))
+
+    with pytest.raises(ESLPError) as error, streaming.png_errors(tmp_path):
+        unbatch(streaming.face_dataset(paths, labels, batch_size=2))
+
+    assert str(error.value).startswith(f"{tmp_path}: a face PNG is missing, damaged or not 48x48 grey (")
+    assert "[48,40,1] is not compatible with expected shape [48,48,1]" in str(error.value)
+    assert str(error.value).endswith("; rerun `dvc repro --force images_prepare`")
 
 
 def test_features_written_in_chunks(tmp_path, monkeypatch):

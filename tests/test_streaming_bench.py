@@ -61,7 +61,7 @@ def test_log_pattern_matches_stage(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="eslp.image")
 
     image.bottleneck(
-        ImageParams(weights="none", cache="memory", input_size=48, validation_fraction=0.34),
+        ImageParams(weights="none", input_size=48, validation_fraction=0.34),
         ImageBottleneckParams(batch_size=4, head_units=4, dropout=0.0, epochs=1, learning_rate=0.001, patience=1),
         seed=1,
         png_dir=png_dir,
