@@ -30,6 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+from eslp.io import write_text
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
 
@@ -133,11 +137,13 @@ def machine_description() -> list[str]:
         kilobytes = int(meminfo.read_text().split()[1])
         memory = f", {kilobytes / 1024 / 1024:.0f} GiB memory"
     versions = subprocess.run(
-        [sys.executable, "-c", "import tensorflow, keras, dvc, numpy; print(tensorflow.__version__, keras.__version__, dvc.__version__, numpy.__version__)"],
+        [sys.executable, "-c", "import tensorflow, keras, dvc, numpy; print(tensorflow.__version__, keras.__version__, "
+         "dvc.__version__, numpy.__version__, len(tensorflow.config.list_physical_devices('GPU')))"],
         capture_output=True, text=True, check=True,
     ).stdout.split()
+    gpus = "no GPU" if versions[4] == "0" else f"{versions[4]} GPU(s) seen by TensorFlow"
     return [
-        f"- Machine: {cpu}, {os.cpu_count()} cores{memory}, no GPU; {platform.system()} {platform.release()}",
+        f"- Machine: {cpu}, {os.cpu_count()} cores{memory}, {gpus}; {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, TensorFlow {versions[0]}, Keras {versions[1]}, DVC {versions[2]}, NumPy {versions[3]}",
     ]
 
@@ -267,8 +273,9 @@ def main() -> None:
         total, stages = run_streaming(dvc + command, repo, env, repo / f"thresholds{index}.log")
         rerun_totals.append(total)
         combined = lookup(read_metrics(repo), "combine", "test.accuracy")
+        combined_text = "not measured" if combined is None else f"{combined:.4f}"
         rerun_rows.append(f"| `{shell_line(['dvc'] + command)}` | {', '.join(stages) or '(none)'} | {total:.1f} | "
-                          f"{100 * total / full_total:.1f}% | {combined:.4f} |")
+                          f"{100 * total / full_total:.1f}% | {combined_text} |")
     rerun_median = statistics.median(rerun_totals)
 
     print("no-change repro", flush=True)
@@ -281,7 +288,9 @@ def main() -> None:
 
     print("bottleneck throughput", flush=True)
     weights = next((item.split("=", 1)[1] for item in args.overrides if item.startswith("image.weights=")), "imagenet")
-    throughput = measure_throughput(repo, env, weights, 64, args.repeats, args.throughput_faces)
+    # The params of the last run are in the clone's params.yaml, because dvc exp run -S writes them there.
+    batch_size = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))["image_bottleneck"]["batch_size"]
+    throughput = measure_throughput(repo, env, weights, batch_size, args.repeats, args.throughput_faces)
     bare, stage = statistics.median(throughput["bare"]), statistics.median(throughput["stage"])
 
     memory_section = ""
@@ -315,7 +324,7 @@ def main() -> None:
         lines += [memory_section.replace("## Streaming input", "### Streaming input"), ""]
     lines += sections
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines), encoding="utf-8")
+    write_text(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
 
 
