@@ -110,7 +110,7 @@ def finetune(
     )
     # The faces are decoded in the first epoch and read from the cache in later ones.
     # NOTE: a cache folder is untested with more than one replica, where Keras reads one
-    # batch ahead to build the model; memory is the tested setting there.
+    # batch ahead to build the model. The tested setting there is memory.
     with streaming.cache_files(params.cache) as cache_file, streaming.png_errors(png_dir):
         train_data = streaming.face_dataset(
             _select(paths, ~held_out), labels[~held_out], params.batch_size, cache=cache_file("train"), seed=seed
