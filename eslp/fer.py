@@ -121,26 +121,42 @@ def read_csv(path: Path, strict: bool) -> tuple[list[Face], ReadReport]:
     return faces, report
 
 
+def to_grey(image: Image.Image) -> Image.Image:
+    """Convert a Pillow image of any mode to 8-bit grey, as FER's faces are."""
+    if image.mode == "L":
+        return image
+    # NOTE: RGBA and palette images are flattened onto white before the grey conversion,
+    # so transparent areas do not become black.
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("L")
+
+
+def open_upright(path: Path) -> Image.Image:
+    """Open and decode an image, turned upright by its EXIF orientation tag.
+
+    Cameras store portrait photos sideways with such a tag; without the turn, a face in
+    them lies on its side.
+    """
+    with Image.open(path) as image:
+        image.load()
+        return ImageOps.exif_transpose(image)
+
+
 def load_face(path: Path) -> tuple[np.ndarray, bool]:
     """Decode an image file to a 48x48 grayscale face; also return whether it had to be converted.
 
     Raises ``OSError`` or ``UnidentifiedImageError`` for files Pillow cannot decode.
     """
-    with Image.open(path) as image:
-        image.load()
-        converted = image.mode != "L" or image.size != (FACE_SIZE, FACE_SIZE)
-        if image.mode != "L":
-            # NOTE: RGBA and palette images are flattened onto white before the grey
-            # conversion, so transparent areas do not become black.
-            if image.mode in ("RGBA", "LA", "P"):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            image = image.convert("L")
-        if image.size != (FACE_SIZE, FACE_SIZE):
-            # A centre crop to a square keeps the face's proportions, as FER's crops are square.
-            image = ImageOps.fit(image, (FACE_SIZE, FACE_SIZE), method=Image.Resampling.LANCZOS)
-        return np.asarray(image, dtype=np.uint8).copy(), converted
+    image = open_upright(path)
+    converted = image.mode != "L" or image.size != (FACE_SIZE, FACE_SIZE)
+    image = to_grey(image)
+    if image.size != (FACE_SIZE, FACE_SIZE):
+        # A centre crop to a square keeps the face's proportions, as FER's crops are square.
+        image = ImageOps.fit(image, (FACE_SIZE, FACE_SIZE), method=Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8).copy(), converted
 
 
 def _usage_of(folder: str, filename: str) -> str:
