@@ -10,15 +10,19 @@ from typing import TextIO
 
 import numpy as np
 
+from eslp.detect import CASCADES, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from eslp import HAPPY
 from eslp.errors import ESLPError
 
 logger = logging.getLogger("eslp.predict")
 
 DESCRIPTION = """\
-Predict with the models that the pipeline trained. --image gives the image model's happy
-probability, --text the language model's sentiment score and its class at the
-sentences thresholds of params.yaml (neutral between them), and both together also the
-combined model's happy probability. --images and --texts predict in batches and write CSV.
+Predict with the models that the pipeline trained. --image finds the faces in a photo and
+gives each one's box and the image model's happy probability (--no-detect scores the whole
+image as one face crop). --text gives the language model's sentiment score and its class at
+the sentences thresholds of params.yaml (neutral between them); with --image too, each face
+is also scored with the sentence by the combined model. --images and --texts predict in
+batches and write CSV, one row per face or sentence.
 """
 
 
@@ -26,12 +30,28 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eslp", description="ESLP: sentiment scores for faces through sentences.")
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="predict with the trained models", description=DESCRIPTION)
-    predict.add_argument("--image", type=Path, metavar="FILE", help="a face image (PNG or JPEG, any size or mode)")
+    predict.add_argument("--image", type=Path, metavar="FILE", help="a photo or face image (PNG, JPEG, ...; any size or mode)")
     predict.add_argument("--text", metavar="TEXT", help="a sentence")
-    predict.add_argument("--images", type=Path, metavar="DIR", help="a folder of face images, one CSV row each")
+    predict.add_argument("--images", type=Path, metavar="DIR", help="a folder of photos, one CSV row per face found")
     predict.add_argument("--texts", type=Path, metavar="FILE", help="a UTF-8 file of sentences, one a line (blank lines skipped)")
     predict.add_argument("--out", type=Path, metavar="FILE", help="write batch results to FILE instead of standard output")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text (or CSV in batch mode)")
+    faces = predict.add_argument_group("finding faces")
+    faces.add_argument(
+        "--no-detect", dest="detect", action="store_false",
+        help="score each image as one face crop, as the pipeline's 48x48 faces are, without searching it for faces",
+    )
+    faces.add_argument(
+        "--detector", default=DEFAULT_DETECTOR, metavar="NAME",
+        help=f"face detector: one of OpenCV's bundled cascades ({', '.join(CASCADES)}) "
+        f"or the path of a cascade .xml file (default: {DEFAULT_DETECTOR})",
+    )
+    faces.add_argument(
+        "--margin", type=_margin, default=DEFAULT_MARGIN, metavar="FRACTION",
+        help=f"widen each face's box by this fraction of its size on every side before cropping (default: {DEFAULT_MARGIN})",
+    )
+    faces.add_argument("--annotate", type=Path, metavar="FILE", help="with --image: write the photo with each face's box and label to FILE (.png or .jpg)")
+    faces.add_argument("--crops", type=Path, metavar="DIR", help="write each face's 48x48 crop, as the image model saw it, to DIR as PNG")
     predict.add_argument(
         "--models", type=Path, metavar="DIR",
         help="folder with the .keras models (default: the pipeline's outputs in PROJECT/models)",
@@ -43,6 +63,16 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _margin(value: str) -> float:
+    try:
+        margin = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number; pass a fraction such as 0.1") from None
+    if not 0 <= margin <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]; pass a fraction of the face's size such as 0.1")
+    return margin
+
+
 def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     inputs = [name for name in ("image", "text", "images", "texts") if getattr(args, name) is not None]
     if not inputs:
@@ -51,17 +81,75 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         parser.error(f"--{inputs[0]} and --{inputs[1]} cannot be used together; batch options run alone")
     if args.out is not None and args.images is None and args.texts is None:
         parser.error("--out is for batch mode (--images or --texts)")
+    if args.annotate is not None and args.image is None:
+        parser.error("--annotate draws on the photo of --image; give --image FILE")
+    if args.crops is not None and args.image is None and args.images is None:
+        parser.error("--crops writes the faces of --image or --images; give one of them")
+    if not args.detect:
+        for name in ("annotate", "crops"):
+            if getattr(args, name) is not None:
+                parser.error(f"--{name} shows the faces found in a photo; drop --no-detect to use it")
 
 
 # --- one face and/or one sentence ------------------------------------------------------
 
 
-def _predict_single(predictor, args: argparse.Namespace) -> dict:
+def _box(box) -> dict:
+    return {"x": box.x, "y": box.y, "width": box.width, "height": box.height}
+
+
+def _write_crops(photo, folder: Path) -> None:
+    from PIL import Image
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, crop in enumerate(photo.crops, start=1):
+            # The photo's full name keeps the crops of photo.jpg and photo.png apart.
+            Image.fromarray(crop).save(folder / f"{photo.path.name}-face{number}.png")
+    except OSError as error:
+        raise ESLPError(f"--crops {folder}: cannot write the face crops ({error}); pass a folder you can write to") from error
+
+
+def _predict_photo(predictor, detector, args: argparse.Namespace) -> dict:
+    from eslp.detect import annotate
+    from eslp.predict import find_faces, probability_class
+
+    photo = find_faces(args.image, detector, args.margin)
+    if photo.error.startswith("no face"):
+        raise ESLPError(
+            f"{args.image}: {photo.error}; pass --no-detect if the image is already a face crop, "
+            "or try another --detector or a larger --image"
+        )
+    if photo.error:
+        raise ESLPError(f"{args.image}: {photo.error}; pass a PNG or JPEG image")
+    crops = np.stack(photo.crops)
+    probabilities = predictor.image_probabilities(crops)
+    combined = predictor.combined_probabilities(crops, [args.text] * len(crops)) if args.text is not None else None
+    faces = []
+    for index, (box, probability) in enumerate(zip(photo.boxes, probabilities)):
+        face = {"face": index + 1, "box": _box(box), "happy_probability": float(probability), "class": probability_class(float(probability))}
+        if combined is not None:
+            face["combined"] = {"happy_probability": float(combined[index]), "class": probability_class(float(combined[index]))}
+        faces.append(face)
+    if args.crops is not None:
+        _write_crops(photo, args.crops)
+        logger.info("wrote %d face crops to %s", len(faces), args.crops)
+    if args.annotate is not None:
+        labels = [f"{face['face']}: {face['class']} {face['happy_probability']:.2f}" for face in faces]
+        colours = ["green" if face["class"] == HAPPY else "red" for face in faces]
+        annotate(args.image, photo.boxes, labels, colours, args.annotate)
+        logger.info("wrote %s with %d faces marked", args.annotate, len(faces))
+    return {"file": str(args.image), "detector": detector.name, "faces": faces}
+
+
+def _predict_single(predictor, detector, args: argparse.Namespace) -> dict:
     from eslp.predict import probability_class, read_face
 
     result = {}
     face = None
-    if args.image is not None:
+    if args.image is not None and args.detect:
+        result["image"] = _predict_photo(predictor, detector, args)
+    elif args.image is not None:
         face = read_face(args.image)
         if face.error:
             raise ESLPError(f"{args.image}: {face.error}; pass a PNG or JPEG image")
@@ -80,7 +168,20 @@ def _predict_single(predictor, args: argparse.Namespace) -> dict:
 
 
 def _print_single(result: dict, output: TextIO) -> None:
-    if "image" in result:
+    if "image" in result and "faces" in result["image"]:
+        image = result["image"]
+        count = len(image["faces"])
+        print(f"{image['file']}: {count} face{'s' if count > 1 else ''} found by detector {image['detector']}", file=output)
+        for face in image["faces"]:
+            box = face["box"]
+            line = (
+                f"face {face['face']} at x {box['x']}, y {box['y']}, width {box['width']}, height {box['height']}: "
+                f"image model happy probability {face['happy_probability']:.4f}, class {face['class']}"
+            )
+            if "combined" in face:
+                line += f"; combined model happy probability {face['combined']['happy_probability']:.4f}, class {face['combined']['class']}"
+            print(line, file=output)
+    elif "image" in result:
         image = result["image"]
         print(f"image model: {image['file']}: happy probability {image['happy_probability']:.4f}, class {image['class']}", file=output)
     if "text" in result:
@@ -98,7 +199,7 @@ def _print_single(result: dict, output: TextIO) -> None:
 # --- batches ---------------------------------------------------------------------------
 
 
-def _predict_images(predictor, folder: Path) -> tuple[list[str], list[dict], int]:
+def _predict_crops(predictor, folder: Path) -> tuple[list[str], list[dict], int, int]:
     from eslp.predict import decode_all, list_images, probability_class
 
     paths = list_images(folder)
@@ -115,10 +216,40 @@ def _predict_images(predictor, folder: Path) -> tuple[list[str], list[dict], int
         rows.append({"file": str(face.path), "happy_probability": probability, "class": probability_class(probability), "error": ""})
     failures = len(faces) - len(decoded)
     logger.info("predicted %d of %d images in %s; %d could not be decoded", len(decoded), len(faces), folder, failures)
-    return ["file", "happy_probability", "class", "error"], rows, failures
+    return ["file", "happy_probability", "class", "error"], rows, failures, len(faces)
 
 
-def _predict_texts(predictor, path: Path) -> tuple[list[str], list[dict], int]:
+def _predict_photos(predictor, detector, args: argparse.Namespace) -> tuple[list[str], list[dict], int, int]:
+    from eslp.predict import find_all, list_images, probability_class
+
+    paths = list_images(args.images)
+    photos = list(find_all(paths, detector, args.margin))
+    crops = [crop for photo in photos for crop in photo.crops]
+    probabilities = iter(predictor.image_probabilities(np.stack(crops)) if crops else [])
+    rows = []
+    empty = {"face": None, "x": None, "y": None, "width": None, "height": None, "happy_probability": None, "class": None}
+    for photo in photos:
+        if photo.error:
+            logger.error("%s: %s; skipped", photo.path, photo.error)
+            rows.append({"file": str(photo.path), **empty, "error": photo.error})
+            continue
+        for number, box in enumerate(photo.boxes, start=1):
+            probability = float(next(probabilities))
+            rows.append({
+                "file": str(photo.path), "face": number, **_box(box),
+                "happy_probability": probability, "class": probability_class(probability), "error": "",
+            })
+        if args.crops is not None:
+            _write_crops(photo, args.crops)
+    failures = sum(1 for photo in photos if photo.error)
+    logger.info(
+        "found %d faces in %d of %d images in %s with detector %s; %d had no face or could not be decoded",
+        len(crops), len(photos) - failures, len(photos), args.images, detector.name, failures,
+    )
+    return ["file", *empty, "error"], rows, failures, len(photos)
+
+
+def _predict_texts(predictor, path: Path) -> tuple[list[str], list[dict], int, int]:
     from eslp.predict import read_lines
 
     lines = read_lines(path)
@@ -131,7 +262,7 @@ def _predict_texts(predictor, path: Path) -> tuple[list[str], list[dict], int]:
         "predicted %d sentences from %s (happy above %s, angry below %s, neutral between)",
         len(rows), path, predictor.happy_threshold, predictor.angry_threshold,
     )
-    return ["line", "text", "score", "class"], rows, 0
+    return ["line", "text", "score", "class"], rows, 0, len(rows)
 
 
 def _write_rows(columns: list[str], rows: list[dict], as_json: bool, output: TextIO) -> None:
@@ -173,18 +304,25 @@ def predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from eslp.predict import Predictor
 
     predictor = Predictor(args.models if args.models is not None else args.project / "models", args.project)
+    detector = None
+    if args.detect and (args.image is not None or args.images is not None):
+        from eslp.detect import FaceDetector
+
+        detector = FaceDetector(args.detector)
     if args.images is not None or args.texts is not None:
-        if args.images is not None:
-            columns, rows, failures = _predict_images(predictor, args.images)
+        if args.images is not None and detector is not None:
+            columns, rows, failures, total = _predict_photos(predictor, detector, args)
+        elif args.images is not None:
+            columns, rows, failures, total = _predict_crops(predictor, args.images)
         else:
-            columns, rows, failures = _predict_texts(predictor, args.texts)
+            columns, rows, failures, total = _predict_texts(predictor, args.texts)
         _write_batch(columns, rows, args)
         if failures:
-            logger.error("%d of %d inputs failed; see the messages above", failures, len(rows))
+            logger.error("%d of %d inputs failed; see the messages above", failures, total)
             return 1
         return 0
 
-    result = _predict_single(predictor, args)
+    result = _predict_single(predictor, detector, args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from eslp import ANGRY, FACE_SIZE, HAPPY
+from eslp.detect import Box, FaceDetector, crop_face, read_photo
 from eslp.errors import ESLPError, shorten
 from eslp.fer import IMAGE_SUFFIXES, load_face
 from eslp.io import open_text
@@ -51,6 +52,29 @@ def read_face(path: Path) -> Face:
     except DECODE_ERRORS as error:
         return Face(path, error=f"cannot decode image: {error}")
     return Face(path, pixels=pixels)
+
+
+@dataclasses.dataclass
+class Photo:
+    """The faces found in a photo: each box and its 48x48 crop, or the reason there are none."""
+
+    path: Path
+    boxes: list[Box] = dataclasses.field(default_factory=list)
+    crops: list[np.ndarray] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+
+def find_faces(path: Path, detector: FaceDetector, margin: float) -> Photo:
+    """Detect the faces in the photo at ``path`` and crop each as a FER face; failures are kept as ``error``."""
+    try:
+        grey = read_photo(path)
+    except DECODE_ERRORS as error:
+        return Photo(path, error=f"cannot decode image: {error}")
+    boxes = detector.detect(grey)
+    if not boxes:
+        height, width = grey.shape
+        return Photo(path, error=f"no face found in the {width}x{height} image by detector {detector.name}")
+    return Photo(path, boxes, [crop_face(grey, box, margin) for box in boxes])
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -181,3 +205,8 @@ def probability_class(probability: float) -> str:
 def decode_all(paths: list[Path]) -> Iterator[Face]:
     for path in progress(paths, "decoding images"):
         yield read_face(path)
+
+
+def find_all(paths: list[Path], detector: FaceDetector, margin: float) -> Iterator[Photo]:
+    for path in progress(paths, "finding faces"):
+        yield find_faces(path, detector, margin)

@@ -75,7 +75,7 @@ def predict(repo: Path, *arguments: str) -> int:
 
 def test_image_and_text_json(repo, capsys):
     face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
-    assert predict(repo, "--image", str(face), "--text", "a good and lovely film .", "--json") == 0
+    assert predict(repo, "--image", str(face), "--no-detect", "--text", "a good and lovely film .", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"image", "text", "combined"}
     for part in ("image", "combined"):
@@ -90,7 +90,7 @@ def test_image_converted_as_in_training(repo, tmp_path, capsys):
     """A large RGBA image gives the probability of the model on ``load_face`` of that file."""
     path = tmp_path / "large.png"
     write_face(path, 7, mode="RGBA", size=(120, 90))
-    assert predict(repo, "--image", str(path), "--json") == 0
+    assert predict(repo, "--image", str(path), "--no-detect", "--json") == 0
     probability = json.loads(capsys.readouterr().out)["image"]["happy_probability"]
 
     model = keras.models.load_model(repo / "models/image_model.keras", safe_mode=True)
@@ -129,7 +129,7 @@ def test_images_batch_counts_failures(repo, tmp_path, capsys, caplog):
     (folder / "broken.png").write_bytes(b"not an image")
     (folder / "notes.txt").write_text("ignored, not an image suffix")
 
-    assert predict(repo, "--images", str(folder)) == 1
+    assert predict(repo, "--images", str(folder), "--no-detect") == 1
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [Path(row["file"]).name for row in rows] == ["broken.png", "face0.jpg", "face1.jpg", "face2.jpg"]
     assert rows[0]["happy_probability"] == ""
@@ -159,7 +159,7 @@ def test_missing_model_names_stage(repo, tmp_path, caplog):
     models.mkdir()
     shutil.copy(repo / "models/language_model.keras", models)
     face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
-    assert predict(repo, "--models", str(models), "--image", str(face)) == 1
+    assert predict(repo, "--models", str(models), "--image", str(face), "--no-detect") == 1
     assert "image_model.keras: model not found; run `dvc repro image_finetune`" in caplog.text
     # The language model alone is enough for --text.
     assert predict(repo, "--models", str(models), "--text", "a film .") == 0
@@ -171,7 +171,7 @@ def test_damaged_model_names_stage(repo, tmp_path, caplog):
     (models / "image_model.keras").write_bytes(b"not a keras file")
     face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
 
-    assert predict(repo, "--models", str(models), "--image", str(face)) == 1
+    assert predict(repo, "--models", str(models), "--image", str(face), "--no-detect") == 1
     assert f"{models / 'image_model.keras'}: cannot load the model (" in caplog.text
     assert "rebuild it with `dvc repro --force image_finetune`" in caplog.text
 
@@ -179,7 +179,7 @@ def test_damaged_model_names_stage(repo, tmp_path, caplog):
 def test_image_needs_no_params_file(repo, tmp_path, capsys):
     face = repo / "data/raw/fer2013/test/happy/PublicTest_2000.jpg"
 
-    arguments = ["predict", "--project", str(tmp_path), "--models", str(repo / "models"), "--image", str(face), "--json"]
+    arguments = ["predict", "--project", str(tmp_path), "--models", str(repo / "models"), "--image", str(face), "--no-detect", "--json"]
     assert main(arguments) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["image"]["happy_probability"] <= 1.0
@@ -201,7 +201,12 @@ def test_unreadable_single_image_fails(repo, tmp_path, caplog):
 
 @pytest.mark.parametrize(
     "arguments",
-    [[], ["--images", "faces", "--text", "a film ."], ["--texts", "a.txt", "--image", "a.png"], ["--text", "a", "--out", "x.csv"]],
+    [
+        [], ["--images", "faces", "--text", "a film ."], ["--texts", "a.txt", "--image", "a.png"], ["--text", "a", "--out", "x.csv"],
+        ["--text", "a", "--annotate", "out.png"], ["--image", "a.png", "--no-detect", "--annotate", "out.png"],
+        ["--images", "faces", "--no-detect", "--crops", "crops"], ["--image", "a.png", "--margin", "2"],
+        ["--image", "a.png", "--margin", "wide"],
+    ],
 )
 def test_invalid_options_exit_2(repo, arguments):
     with pytest.raises(SystemExit) as raised:
@@ -212,7 +217,7 @@ def test_invalid_options_exit_2(repo, arguments):
 def test_module_and_console_script_run(repo, tmp_path):
     face = tmp_path / "face.png"
     write_face(face, 3)
-    module = run(repo, sys.executable, "-m", "eslp", "predict", "--image", str(face), "--json")
+    module = run(repo, sys.executable, "-m", "eslp", "predict", "--image", str(face), "--no-detect", "--json")
     assert 0.0 <= json.loads(module.stdout)["image"]["happy_probability"] <= 1.0
     script = Path(sys.executable).parent / "eslp"
     assert "--images DIR" in run(repo, str(script), "predict", "--help").stdout
@@ -224,7 +229,7 @@ def test_real_faces_batch(repo, shared_data, tmp_path, capsys):
     for label in ("angry", "happy"):
         for path in sorted((shared_data / "fer2013/test" / label).iterdir())[:REAL_FACES_PER_CLASS]:
             shutil.copy(path, folder / f"{label}_{path.name}")
-    assert predict(repo, "--images", str(folder), "--json") == 0
+    assert predict(repo, "--images", str(folder), "--no-detect", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * REAL_FACES_PER_CLASS
     for row in rows:
@@ -247,6 +252,138 @@ def test_real_face_single(repo, shared_data, capsys):
     face = sorted((shared_data / "fer2013/test/happy").iterdir())[0]
     with Image.open(face) as image:
         assert image.size == (48, 48)
-    assert predict(repo, "--image", str(face), "--text", "a good film .", "--json") == 0
+    assert predict(repo, "--image", str(face), "--no-detect", "--text", "a good film .", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["combined"]["happy_probability"] <= 1.0
+
+
+# --- faces found in photos ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo(trained, shared_data, tmp_path_factory):
+    """A plain photo with three real happy and three real angry test faces, and their truth boxes."""
+    from test_detect import paste, real_faces
+
+    faces = real_faces(shared_data, 60)
+    chosen = faces[:3] + faces[60:63]
+    pixels, truths = paste(chosen, "plain", seed=3)
+    path = tmp_path_factory.mktemp("photo") / "group.jpg"
+    Image.fromarray(pixels).save(path, quality=95)
+    return path, truths
+
+
+def matched(faces: list[dict], truths: list[tuple]) -> dict[int, dict]:
+    """Map each truth box's index to the reported face that overlaps it (IoU at least 0.5)."""
+    from test_detect import iou
+
+    found = {}
+    for face in faces:
+        box = face["box"]
+        for index, truth in enumerate(truths):
+            if iou((box["x"], box["y"], box["width"], box["height"]), truth) >= 0.5:
+                found[index] = face
+    return found
+
+
+def test_photo_faces_scored_like_their_crops(repo, photo, tmp_path, capsys):
+    path, truths = photo
+    crops = tmp_path / "crops"
+    assert predict(repo, "--image", str(path), "--crops", str(crops), "--json") == 0
+    result = json.loads(capsys.readouterr().out)["image"]
+    assert result["detector"] == "haar"
+    found = matched(result["faces"], truths)
+    assert len(found) >= 5, result["faces"]
+
+    for index, face in found.items():
+        # The crop the model saw, scored alone, gives the same probability.
+        crop = crops / f"group.jpg-face{face['face']}.png"
+        assert predict(repo, "--image", str(crop), "--no-detect", "--json") == 0
+        alone = json.loads(capsys.readouterr().out)["image"]
+        assert alone["happy_probability"] == pytest.approx(face["happy_probability"], abs=1e-5)
+        assert alone["class"] == face["class"]
+    # NOTE: the tiny pipeline's model gives every real face 0.48-0.52, so its class on the
+    # pasted FER face is no test of the crop. test_detect checks that the crop is that face.
+
+
+def test_photo_and_text_combined_per_face(repo, photo, capsys):
+    path, _ = photo
+    assert predict(repo, "--image", str(path), "--text", "a good film .") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.match(rf"{re.escape(str(path))}: \d faces found by detector haar", lines[0])
+    faces = [line for line in lines if line.startswith("face ")]
+    assert len(faces) >= 5
+    for line in faces:
+        assert re.match(
+            r"face \d at x \d+, y \d+, width \d+, height \d+: image model happy probability 0\.\d{4}, class (happy|angry); "
+            r"combined model happy probability 0\.\d{4}, class (happy|angry)$",
+            line,
+        )
+    assert lines[-1].startswith("language model: sentiment score")
+
+
+def test_annotate_draws_boxes_on_upright_photo(repo, photo, tmp_path, capsys):
+    """An EXIF-rotated JPEG is searched and drawn upright, each box in its class's colour."""
+    path, truths = photo
+    with Image.open(path) as image:
+        upright = image.copy()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways = tmp_path / "sideways.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif, quality=95)
+    out = tmp_path / "annotated.png"
+
+    assert predict(repo, "--image", str(sideways), "--annotate", str(out), "--json") == 0
+    faces = json.loads(capsys.readouterr().out)["image"]["faces"]
+    assert len(matched(faces, truths)) >= 5
+    with Image.open(out) as annotated:
+        assert annotated.size == upright.size
+        pixels = np.asarray(annotated.convert("RGB"))
+    for face in faces:
+        box = face["box"]
+        red, green, blue = (int(value) for value in pixels[box["y"] + box["height"] // 2, box["x"]])
+        # Happy boxes are green (0, 128, 0) and angry ones red (255, 0, 0).
+        strong, weak = (green, red) if face["class"] == "happy" else (red, green)
+        assert strong > 100
+        assert weak < 60
+        assert blue < 60
+
+
+def test_photo_without_face_fails(repo, tmp_path, caplog):
+    path = tmp_path / "wall.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (480, 1))).save(path)
+    assert predict(repo, "--image", str(path)) == 1
+    assert f"{path}: no face found in the 640x480 image by detector haar; pass --no-detect" in caplog.text
+
+
+def test_photos_batch_one_row_per_face(repo, photo, tmp_path, capsys, caplog):
+    path, _ = photo
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(path, folder / "group.jpg")
+    Image.fromarray(np.full((200, 300), 90, dtype=np.uint8)).save(folder / "empty.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+
+    assert predict(repo, "--images", str(folder)) == 1
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["file", "face", "x", "y", "width", "height", "happy_probability", "class", "error"]
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(Path(row["file"]).name, []).append(row)
+    assert "cannot decode image" in by_file["broken.jpg"][0]["error"]
+    assert by_file["empty.png"][0]["error"] == "no face found in the 300x200 image by detector haar"
+    group = by_file["group.jpg"]
+    assert [row["face"] for row in group] == [str(number) for number in range(1, len(group) + 1)]
+    assert len(group) >= 5
+    for row in group:
+        assert row["error"] == ""
+        assert row["class"] in {"happy", "angry"}
+    assert "2 of 3 inputs failed" in caplog.text
+
+
+def test_other_bundled_detector(repo, photo, capsys):
+    path, truths = photo
+    assert predict(repo, "--image", str(path), "--detector", "haar-alt2", "--json") == 0
+    result = json.loads(capsys.readouterr().out)["image"]
+    assert result["detector"] == "haar-alt2"
+    assert len(matched(result["faces"], truths)) >= 4

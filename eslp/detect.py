@@ -1,0 +1,228 @@
+"""Find faces in ordinary photos and crop them as FER2013's faces are cropped.
+
+The image model was trained on tight 48x48 crops, so a photo is first searched for
+faces with one of OpenCV's bundled Haar cascades, and each face is cropped, turned grey
+and resized to 48x48 before it is scored.
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from eslp import FACE_SIZE
+from eslp.errors import ESLPError
+from eslp.fer import open_upright, to_grey
+from eslp.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+CASCADES = {
+    "haar": "haarcascade_frontalface_default.xml",
+    "haar-alt": "haarcascade_frontalface_alt.xml",
+    "haar-alt2": "haarcascade_frontalface_alt2.xml",
+}
+"""The frontal-face detectors that opencv-python-headless bundles, by the name ``--detector`` takes."""
+DEFAULT_DETECTOR = "haar"
+DEFAULT_ANGLES = (0.0, -20.0, 20.0)
+DEFAULT_MARGIN = 0.02
+DEFAULT_MAX_SIDE = 1600
+MIN_FACE = 24
+"""The smallest face, in pixels of the searched image, that the cascades find (their window)."""
+OVERLAP = 0.3
+"""Boxes found at several angles that overlap more than this (intersection over union) are one face."""
+CONTAINED = 0.6
+"""A box with more than this share of its area inside a better box is part of that face."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A face's box in pixels of the photo as it is shown (after its EXIF rotation)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.width, self.height
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """Decode a photo to a grey uint8 array, turned upright by its EXIF orientation.
+
+    Raises ``OSError``, ``UnidentifiedImageError``, ``ValueError`` or
+    ``Image.DecompressionBombError`` for files Pillow cannot decode.
+    """
+    return np.asarray(to_grey(open_upright(path)), dtype=np.uint8).copy()
+
+
+def load_cascade(detector: str) -> cv2.CascadeClassifier:
+    """Load a bundled cascade by name (see ``CASCADES``) or a cascade XML file by path."""
+    if detector in CASCADES:
+        path = Path(cv2.data.haarcascades) / CASCADES[detector]
+    else:
+        path = Path(detector)
+        if path.suffix.lower() != ".xml" or not path.is_file():
+            names = ", ".join(CASCADES)
+            raise ESLPError(
+                f"--detector {detector!r}: not a known detector or a cascade XML file; "
+                f"pass one of {names} or the path of an OpenCV cascade .xml file"
+            )
+    try:
+        cascade = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError):
+        # OpenCV 4 raises instead of returning an empty classifier for some malformed files.
+        cascade = None
+    if cascade is None or cascade.empty():
+        raise ESLPError(f"{path}: OpenCV cannot load this cascade; pass an OpenCV Haar or LBP cascade .xml file")
+    return cascade
+
+
+def _rotate(grey: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate ``grey`` by ``angle`` degrees on a canvas large enough for its corners.
+
+    Return the rotated image and the 2x3 matrix that maps its pixels back to ``grey``'s.
+    """
+    height, width = grey.shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_width = int(np.ceil(width * cos + height * sin))
+    new_height = int(np.ceil(width * sin + height * cos))
+    matrix[0, 2] += new_width / 2 - width / 2
+    matrix[1, 2] += new_height / 2 - height / 2
+    rotated = cv2.warpAffine(grey, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return rotated, cv2.invertAffineTransform(matrix)
+
+
+class FaceDetector:
+    """A Haar cascade run on a photo upright and turned by a few angles, so that tilted heads are found too.
+
+    ``max_side`` bounds the longest side of the searched image: larger photos are searched
+    at a reduced size, and the boxes are scaled back to the photo's pixels.
+    """
+
+    def __init__(
+        self,
+        detector: str = DEFAULT_DETECTOR,
+        angles: tuple[float, ...] = DEFAULT_ANGLES,
+        min_neighbors: int = 3,
+        max_side: int = DEFAULT_MAX_SIDE,
+    ) -> None:
+        self.name = detector
+        self.cascade = load_cascade(detector)
+        self.angles = angles
+        self.min_neighbors = min_neighbors
+        self.max_side = max_side
+
+    def detect(self, grey: np.ndarray) -> list[Box]:
+        """Return the faces in a grey photo, left to right, then top to bottom."""
+        height, width = grey.shape
+        scale = min(1.0, self.max_side / max(height, width))
+        searched = grey
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            searched = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        if min(searched.shape) < MIN_FACE:
+            return []
+
+        boxes: list[list[int]] = []
+        scores: list[float] = []
+        for angle in self.angles:
+            image, back = (searched, None) if angle == 0 else _rotate(searched, angle)
+            found, neighbours = self.cascade.detectMultiScale2(
+                image, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(MIN_FACE, MIN_FACE)
+            )
+            for (x, y, w, h), count in zip(found, neighbours):
+                # A box found on the turned image keeps its size; its centre is mapped back.
+                cx, cy = x + w / 2, y + h / 2
+                if back is not None:
+                    cx, cy = back @ np.array([cx, cy, 1.0])
+                boxes.append([round((cx - w / 2) / scale), round((cy - h / 2) / scale), round(w / scale), round(h / scale)])
+                # Upright boxes win ties, as the crop is taken upright.
+                scores.append(float(count) + (0.5 if angle == 0 else 0.0))
+        if not boxes:
+            return []
+        kept = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, score_threshold=0.0, nms_threshold=OVERLAP)).reshape(-1)
+        faces: list[Box] = []
+        # NMSBoxes returns the boxes by score, highest first.
+        for index in kept:
+            box = _clip(Box(*boxes[index]), width, height)
+            # A cascade also fires on part of a face (an eye and the nose) or on a face with
+            # its surroundings. Such a box lies mostly inside a better one, so it is dropped.
+            if box is not None and all(_contained(box, face) < CONTAINED for face in faces):
+                faces.append(box)
+        return sorted(faces, key=lambda box: (box.x, box.y))
+
+
+def _contained(a: Box, b: Box) -> float:
+    """Return the share of the smaller of two boxes that lies inside the other."""
+    across = max(0, min(a.x + a.width, b.x + b.width) - max(a.x, b.x))
+    down = max(0, min(a.y + a.height, b.y + b.height) - max(a.y, b.y))
+    return across * down / min(a.width * a.height, b.width * b.height)
+
+
+def _clip(box: Box, width: int, height: int) -> Box | None:
+    x0, y0 = max(0, box.x), max(0, box.y)
+    x1, y1 = min(width, box.x + box.width), min(height, box.y + box.height)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def crop_face(grey: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Cut ``box`` with ``margin`` (a fraction of its size on each side) out of ``grey`` as a 48x48 face.
+
+    The crop is made square around the box's centre, as FER's crops are, and parts of it
+    outside the photo repeat the photo's edge pixels.
+    """
+    side = max(box.width, box.height) * (1 + 2 * margin)
+    cx, cy = box.x + box.width / 2, box.y + box.height / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+    height, width = grey.shape
+    pad = max(0, -x0, -y0, x1 - width, y1 - height)
+    if pad:
+        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    crop = Image.fromarray(grey[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
+    # The same resampling as for FER faces of other sizes (eslp.fer.load_face).
+    return np.asarray(crop.resize((FACE_SIZE, FACE_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8).copy()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image).convert("RGB")
+    return image.convert("RGB")
+
+
+def annotate(path: Path, boxes: list[Box], labels: list[str], colours: list[str], out: Path) -> None:
+    """Write the photo at ``path``, upright and in colour, to ``out`` with each box and its label drawn on it.
+
+    The format follows ``out``'s suffix (PNG, JPEG, ...). ``out`` is written whole or not at all.
+    """
+    extensions = Image.registered_extensions()
+    image_format = extensions.get(out.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise ESLPError(f"--annotate {out}: unknown image suffix {out.suffix!r}; end the name with .png or .jpg")
+    image = _to_rgb(open_upright(path))
+    draw = ImageDraw.Draw(image)
+    longest = max(image.size)
+    line = max(2, round(longest / 400))
+    font = ImageFont.load_default(size=max(12, round(longest / 60)))
+    for box, label, colour in zip(boxes, labels, colours, strict=True):
+        draw.rectangle((box.x, box.y, box.x + box.width - 1, box.y + box.height - 1), outline=colour, width=line)
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        # The label sits on a filled strip above the box, or inside its top edge when the box touches the top.
+        y = box.y - (bottom - top) - 2 * line if box.y >= (bottom - top) + 2 * line else box.y + line
+        draw.rectangle((box.x, y, box.x + right - left + 2 * line, y + bottom - top + 2 * line), fill=colour)
+        draw.text((box.x + line - left, y + line - top), label, fill="white", font=font)
+    try:
+        with atomic_path(out) as temporary:
+            image.save(temporary, format=image_format)
+    except OSError as error:
+        raise ESLPError(f"--annotate {out}: cannot write the image ({error}); pass a path in a folder you can write to") from error
