@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from eslp.detect import CASCADES, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from eslp.detect import CASCADES, DEFAULT_DETECTOR, DEFAULT_MARGIN, check_annotate_path
 from eslp import HAPPY
 from eslp.errors import ESLPError
 
@@ -42,15 +42,18 @@ def make_parser() -> argparse.ArgumentParser:
         help="score each image as one face crop, as the pipeline's 48x48 faces are, without searching it for faces",
     )
     faces.add_argument(
-        "--detector", default=DEFAULT_DETECTOR, metavar="NAME",
+        "--detector", metavar="NAME",
         help=f"face detector: one of OpenCV's bundled cascades ({', '.join(CASCADES)}) "
         f"or the path of a cascade .xml file (default: {DEFAULT_DETECTOR})",
     )
     faces.add_argument(
-        "--margin", type=_margin, default=DEFAULT_MARGIN, metavar="FRACTION",
+        "--margin", type=_margin, metavar="FRACTION",
         help=f"widen each face's box by this fraction of its size on every side before cropping (default: {DEFAULT_MARGIN})",
     )
-    faces.add_argument("--annotate", type=Path, metavar="FILE", help="with --image: write the photo with each face's box and label to FILE (.png or .jpg)")
+    faces.add_argument(
+        "--annotate", type=Path, metavar="FILE",
+        help="with --image: write the photo with each face's box and label to FILE (.png, .jpg, .webp, .bmp or .tif)",
+    )
     faces.add_argument("--crops", type=Path, metavar="DIR", help="write each face's 48x48 crop, as the image model saw it, to DIR as PNG")
     predict.add_argument(
         "--models", type=Path, metavar="DIR",
@@ -86,9 +89,18 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     if args.crops is not None and args.image is None and args.images is None:
         parser.error("--crops writes the faces of --image or --images; give one of them")
     if not args.detect:
-        for name in ("annotate", "crops"):
+        for name in ("annotate", "crops", "detector", "margin"):
             if getattr(args, name) is not None:
-                parser.error(f"--{name} shows the faces found in a photo; drop --no-detect to use it")
+                parser.error(f"--{name} is for finding faces in photos; drop --no-detect to use it")
+    if args.annotate is not None:
+        try:
+            check_annotate_path(args.annotate)
+        except ESLPError as error:
+            parser.error(str(error))
+        if args.annotate.resolve() == args.image.resolve():
+            parser.error(f"--annotate {args.annotate} would overwrite the photo of --image; write to another file")
+    args.detector = DEFAULT_DETECTOR if args.detector is None else args.detector
+    args.margin = DEFAULT_MARGIN if args.margin is None else args.margin
 
 
 # --- one face and/or one sentence ------------------------------------------------------
@@ -98,16 +110,28 @@ def _box(box) -> dict:
     return {"x": box.x, "y": box.y, "width": box.width, "height": box.height}
 
 
+MAX_NAME_BYTES = 200
+"""Crop file names are cut to this many bytes, below the usual 255-byte limit of file systems."""
+
+
+def _make_crops_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ESLPError(f"--crops {folder}: cannot create the folder ({error}); pass a folder you can write to") from error
+
+
 def _write_crops(photo, folder: Path) -> None:
     from PIL import Image
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for number, crop in enumerate(photo.crops, start=1):
-            # The photo's full name keeps the crops of photo.jpg and photo.png apart.
-            Image.fromarray(crop).save(folder / f"{photo.path.name}-face{number}.png")
-    except OSError as error:
-        raise ESLPError(f"--crops {folder}: cannot write the face crops ({error}); pass a folder you can write to") from error
+    # The photo's full name keeps the crops of photo.jpg and photo.png apart.
+    name = photo.path.name.encode("utf-8", "surrogateescape")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+    for number, crop in enumerate(photo.crops, start=1):
+        path = folder / f"{name}-face{number}.png"
+        try:
+            Image.fromarray(crop).save(path)
+        except OSError as error:
+            raise ESLPError(f"{path}: cannot write the face crop ({error}); pass --crops a folder you can write to") from error
 
 
 def _predict_photo(predictor, detector, args: argparse.Namespace) -> dict:
@@ -121,7 +145,7 @@ def _predict_photo(predictor, detector, args: argparse.Namespace) -> dict:
             "or try another --detector or a larger --image"
         )
     if photo.error:
-        raise ESLPError(f"{args.image}: {photo.error}; pass a PNG or JPEG image")
+        raise ESLPError(f"{args.image}: {photo.error}")
     crops = np.stack(photo.crops)
     probabilities = predictor.image_probabilities(crops)
     combined = predictor.combined_probabilities(crops, [args.text] * len(crops)) if args.text is not None else None
@@ -135,7 +159,7 @@ def _predict_photo(predictor, detector, args: argparse.Namespace) -> dict:
         _write_crops(photo, args.crops)
         logger.info("wrote %d face crops to %s", len(faces), args.crops)
     if args.annotate is not None:
-        labels = [f"{face['face']}: {face['class']} {face['happy_probability']:.2f}" for face in faces]
+        labels = [f"{face['face']}: {face['class']} {face['happy_probability']:.3f}" for face in faces]
         colours = ["green" if face["class"] == HAPPY else "red" for face in faces]
         annotate(args.image, photo.boxes, labels, colours, args.annotate)
         logger.info("wrote %s with %d faces marked", args.annotate, len(faces))
@@ -152,7 +176,7 @@ def _predict_single(predictor, detector, args: argparse.Namespace) -> dict:
     elif args.image is not None:
         face = read_face(args.image)
         if face.error:
-            raise ESLPError(f"{args.image}: {face.error}; pass a PNG or JPEG image")
+            raise ESLPError(f"{args.image}: {face.error}")
         probability = float(predictor.image_probabilities(face.pixels[np.newaxis])[0])
         result["image"] = {"file": str(args.image), "happy_probability": probability, "class": probability_class(probability)}
     if args.text is not None:
@@ -289,9 +313,13 @@ def _write_batch(columns: list[str], rows: list[dict], args: argparse.Namespace)
         return
     from eslp.io import atomic_path
 
-    with atomic_path(args.out) as temporary:
-        with open(temporary, "w", encoding="utf-8", newline="") as file:
-            _write_rows(columns, rows, args.json, file)
+    try:
+        with atomic_path(args.out) as temporary:
+            # File names that are not valid UTF-8 are written back as the bytes they were.
+            with open(temporary, "w", encoding="utf-8", errors="surrogateescape", newline="") as file:
+                _write_rows(columns, rows, args.json, file)
+    except OSError as error:
+        raise ESLPError(f"--out {args.out}: cannot write the file ({error}); pass a file path in a folder you can write to") from error
     logger.info("wrote %d rows to %s", len(rows), args.out)
 
 
@@ -309,6 +337,8 @@ def predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from eslp.detect import FaceDetector
 
         detector = FaceDetector(args.detector)
+    if args.crops is not None:
+        _make_crops_folder(args.crops)
     if args.images is not None or args.texts is not None:
         if args.images is not None and detector is not None:
             columns, rows, failures, total = _predict_photos(predictor, detector, args)

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from eslp import FACE_SIZE
 from eslp.errors import ESLPError
-from eslp.fer import open_upright, to_grey
+from eslp.fer import open_upright, to_grey, to_rgb
 from eslp.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ DEFAULT_DETECTOR = "haar"
 DEFAULT_ANGLES = (0.0, -20.0, 20.0)
 DEFAULT_MARGIN = 0.02
 DEFAULT_MAX_SIDE = 1600
+ANNOTATE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+"""The file suffixes ``annotate`` writes, and the Pillow format of each."""
 MIN_FACE = 24
 """The smallest face, in pixels of the searched image, that the cascades find (their window)."""
 OVERLAP = 0.3
@@ -119,7 +121,10 @@ class FaceDetector:
         self.max_side = max_side
 
     def detect(self, grey: np.ndarray) -> list[Box]:
-        """Return the faces in a grey photo, left to right, then top to bottom."""
+        """Return the faces in a grey photo in reading order: by rows a face's height apart, then left to right.
+
+        A box may reach past the photo's edges, for a face that the edge cuts; see ``clip``.
+        """
         height, width = grey.shape
         scale = min(1.0, self.max_side / max(height, width))
         searched = grey
@@ -150,12 +155,34 @@ class FaceDetector:
         faces: list[Box] = []
         # NMSBoxes returns the boxes by score, highest first.
         for index in kept:
-            box = _clip(Box(*boxes[index]), width, height)
+            box = Box(*boxes[index])
+            inside = clip(box, width, height)
+            # A box found on a turned image can lie mostly outside the photo; it is no face.
+            if inside.width * inside.height < box.width * box.height / 2:
+                continue
             # A cascade also fires on part of a face (an eye and the nose) or on a face with
             # its surroundings. Such a box lies mostly inside a better one, so it is dropped.
-            if box is not None and all(_contained(box, face) < CONTAINED for face in faces):
+            if all(_contained(box, face) < CONTAINED for face in faces):
                 faces.append(box)
-        return sorted(faces, key=lambda box: (box.x, box.y))
+        return _reading_order(faces)
+
+
+def _reading_order(faces: list[Box]) -> list[Box]:
+    """Sort faces into rows, then each row left to right.
+
+    A face joins a row when its centre is within half a face's height of the row's first face.
+    """
+    if not faces:
+        return []
+    half_height = float(np.median([face.height for face in faces])) / 2
+    rows: list[list[Box]] = []
+    for face in sorted(faces, key=lambda box: box.y + box.height / 2):
+        centre = face.y + face.height / 2
+        if rows and centre - (rows[-1][0].y + rows[-1][0].height / 2) <= half_height:
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda box: box.x)]
 
 
 def _contained(a: Box, b: Box) -> float:
@@ -165,11 +192,10 @@ def _contained(a: Box, b: Box) -> float:
     return across * down / min(a.width * a.height, b.width * b.height)
 
 
-def _clip(box: Box, width: int, height: int) -> Box | None:
-    x0, y0 = max(0, box.x), max(0, box.y)
-    x1, y1 = min(width, box.x + box.width), min(height, box.y + box.height)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return None
+def clip(box: Box, width: int, height: int) -> Box:
+    """Return the part of ``box`` inside a ``width`` x ``height`` photo (empty when none is)."""
+    x0, y0 = min(max(0, box.x), width), min(max(0, box.y), height)
+    x1, y1 = max(min(width, box.x + box.width), x0), max(min(height, box.y + box.height), y0)
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
@@ -192,12 +218,11 @@ def crop_face(grey: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.
     return np.asarray(crop.resize((FACE_SIZE, FACE_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8).copy()
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image).convert("RGB")
-    return image.convert("RGB")
+def check_annotate_path(out: Path) -> None:
+    """Raise ``ESLPError`` unless ``out`` ends with a suffix that ``annotate`` writes."""
+    if out.suffix.lower() not in ANNOTATE_FORMATS:
+        suffixes = ", ".join(sorted(set(ANNOTATE_FORMATS)))
+        raise ESLPError(f"--annotate {out}: unknown image suffix {out.suffix!r}; end the name with one of {suffixes}")
 
 
 def annotate(path: Path, boxes: list[Box], labels: list[str], colours: list[str], out: Path) -> None:
@@ -205,11 +230,8 @@ def annotate(path: Path, boxes: list[Box], labels: list[str], colours: list[str]
 
     The format follows ``out``'s suffix (PNG, JPEG, ...). ``out`` is written whole or not at all.
     """
-    extensions = Image.registered_extensions()
-    image_format = extensions.get(out.suffix.lower())
-    if image_format is None or image_format not in Image.SAVE:
-        raise ESLPError(f"--annotate {out}: unknown image suffix {out.suffix!r}; end the name with .png or .jpg")
-    image = _to_rgb(open_upright(path))
+    check_annotate_path(out)
+    image = to_rgb(open_upright(path))
     draw = ImageDraw.Draw(image)
     longest = max(image.size)
     line = max(2, round(longest / 400))
@@ -223,6 +245,6 @@ def annotate(path: Path, boxes: list[Box], labels: list[str], colours: list[str]
         draw.text((box.x + line - left, y + line - top), label, fill="white", font=font)
     try:
         with atomic_path(out) as temporary:
-            image.save(temporary, format=image_format)
+            image.save(temporary, format=ANNOTATE_FORMATS[out.suffix.lower()])
     except OSError as error:
         raise ESLPError(f"--annotate {out}: cannot write the image ({error}); pass a path in a folder you can write to") from error

@@ -121,16 +121,31 @@ def read_csv(path: Path, strict: bool) -> tuple[list[Face], ReadReport]:
     return faces, report
 
 
-def to_grey(image: Image.Image) -> Image.Image:
-    """Convert a Pillow image of any mode to 8-bit grey, as FER's faces are."""
-    if image.mode == "L":
-        return image
-    # NOTE: RGBA and palette images are flattened onto white before the grey conversion,
-    # so transparent areas do not become black.
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert a Pillow image of any mode to RGB, with transparent areas flattened onto white."""
+    # NOTE: without the flattening, transparent areas would turn black.
     if image.mode in ("RGBA", "LA", "P", "PA"):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def to_grey(image: Image.Image) -> Image.Image:
+    """Convert a Pillow image of any mode to 8-bit grey, as FER's faces are."""
+    if image.mode == "L":
+        return image
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = to_rgb(image)
+    elif image.mode.startswith("I;16"):
+        # Pillow's conversion clips 16-bit values at 255 instead of scaling them.
+        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        # 32-bit integer and float images have no fixed range, so their own range is stretched to 0-255.
+        pixels = np.asarray(image, dtype=np.float64)
+        span = pixels.max() - pixels.min()
+        scaled = (pixels - pixels.min()) / span * 255 if span > 0 else np.zeros_like(pixels)
+        return Image.fromarray(scaled.round().astype(np.uint8))
     return image.convert("L")
 
 

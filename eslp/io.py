@@ -47,9 +47,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
     # NOTE: os.replace cannot put a folder over a non-empty folder, so an old output folder
     # is removed first. DVC removes a stage's outputs before it runs the stage anyway.
-    if temporary.is_dir():
-        _remove(path)
-    os.replace(temporary, path)
+    try:
+        if temporary.is_dir():
+            _remove(path)
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from eslp import ANGRY, FACE_SIZE, HAPPY
-from eslp.detect import Box, FaceDetector, crop_face, read_photo
+from eslp.detect import Box, FaceDetector, clip, crop_face, read_photo
 from eslp.errors import ESLPError, shorten
 from eslp.fer import IMAGE_SUFFIXES, load_face
 from eslp.io import open_text
@@ -36,6 +36,17 @@ MODEL_STAGES = {
 DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
 
 
+def decode_failure(path: Path, error: Exception) -> str:
+    """Describe why an image file could not be decoded, and what to do about it."""
+    if not path.exists():
+        return "file not found; check the path"
+    if path.is_dir():
+        return "a folder, not an image file; pass an image file, or the folder with --images"
+    if isinstance(error, Image.DecompressionBombError):
+        return f"image too large to decode safely ({error}); pass a smaller image"
+    return f"cannot decode image: {error}; pass a PNG or JPEG image"
+
+
 @dataclasses.dataclass
 class Face:
     """A face image file, decoded to 48x48 grey pixels, or the reason it could not be."""
@@ -50,7 +61,7 @@ def read_face(path: Path) -> Face:
     try:
         pixels, _ = load_face(path)
     except DECODE_ERRORS as error:
-        return Face(path, error=f"cannot decode image: {error}")
+        return Face(path, error=decode_failure(path, error))
     return Face(path, pixels=pixels)
 
 
@@ -69,12 +80,13 @@ def find_faces(path: Path, detector: FaceDetector, margin: float) -> Photo:
     try:
         grey = read_photo(path)
     except DECODE_ERRORS as error:
-        return Photo(path, error=f"cannot decode image: {error}")
+        return Photo(path, error=decode_failure(path, error))
     boxes = detector.detect(grey)
+    height, width = grey.shape
     if not boxes:
-        height, width = grey.shape
         return Photo(path, error=f"no face found in the {width}x{height} image by detector {detector.name}")
-    return Photo(path, boxes, [crop_face(grey, box, margin) for box in boxes])
+    # A face cut by the photo's edge is cropped around its whole box and reported by the part inside.
+    return Photo(path, [clip(box, width, height) for box in boxes], [crop_face(grey, box, margin) for box in boxes])
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -86,6 +86,17 @@ def test_turned_search_finds_tilted_face(shared_data, one_face_photo):
     assert len(FaceDetector().detect(tilted)) == 1
 
 
+@pytest.mark.slow
+def test_faces_come_in_reading_order(shared_data):
+    faces = real_faces(shared_data, FACES_PER_CLASS)
+    photo, truths = paste(faces[:3] + faces[FACES_PER_CLASS : FACES_PER_CLASS + 3], "plain", seed=3)
+    boxes = [box.as_tuple() for box in FaceDetector().detect(photo)]
+    # The truth boxes are in reading order: the top row left to right, then the bottom row.
+    order = [next(index for index, truth in enumerate(truths) if iou(box, truth) >= 0.5) for box in boxes]
+    assert len(order) >= 5
+    assert order == sorted(order)
+
+
 def test_no_face_in_smooth_image():
     gradient = np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (480, 1))
     assert FaceDetector().detect(gradient) == []
@@ -95,7 +106,7 @@ def test_tiny_image_has_no_face():
     assert FaceDetector().detect(np.full((8, 8), 128, dtype=np.uint8)) == []
 
 
-@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK"])
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16"])
 def test_photo_modes_give_same_face(tmp_path, one_face_photo, mode):
     photo, truth = one_face_photo
     image = Image.fromarray(photo)
@@ -107,6 +118,9 @@ def test_photo_modes_give_same_face(tmp_path, one_face_photo, mode):
         image.putalpha(Image.fromarray(alpha))
     elif mode == "CMYK":
         image = image.convert("CMYK")
+    elif mode == "I;16":
+        # A 16-bit grey PNG, as scanners and some cameras write.
+        image = Image.fromarray(photo.astype(np.uint16) * 257)
     path = tmp_path / ("photo.jpg" if mode == "CMYK" else "photo.png")
     image.save(path)
     with Image.open(path) as saved:

@@ -419,3 +419,13 @@ def test_arrays_path_without_npz_suffix(tmp_path):
     save_arrays(tmp_path / "train.arrays", labels=np.array([0, 1]))
 
     assert [entry.name for entry in tmp_path.iterdir()] == ["train.arrays"]
+
+
+def test_atomic_path_failed_rename_removes_temporary(tmp_path):
+    """A file cannot replace a folder; the temporary file must not stay behind."""
+    target = tmp_path / "out.png"
+    target.mkdir()
+    with pytest.raises(OSError):
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(b"image")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png"]

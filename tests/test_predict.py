@@ -205,7 +205,8 @@ def test_unreadable_single_image_fails(repo, tmp_path, caplog):
         [], ["--images", "faces", "--text", "a film ."], ["--texts", "a.txt", "--image", "a.png"], ["--text", "a", "--out", "x.csv"],
         ["--text", "a", "--annotate", "out.png"], ["--image", "a.png", "--no-detect", "--annotate", "out.png"],
         ["--images", "faces", "--no-detect", "--crops", "crops"], ["--image", "a.png", "--margin", "2"],
-        ["--image", "a.png", "--margin", "wide"],
+        ["--image", "a.png", "--margin", "wide"], ["--image", "a.png", "--annotate", "out.xyz"],
+        ["--image", "a.png", "--annotate", "a.png"], ["--image", "a.png", "--no-detect", "--margin", "0.1"],
     ],
 )
 def test_invalid_options_exit_2(repo, arguments):
@@ -387,3 +388,36 @@ def test_other_bundled_detector(repo, photo, capsys):
     result = json.loads(capsys.readouterr().out)["image"]
     assert result["detector"] == "haar-alt2"
     assert len(matched(result["faces"], truths)) >= 4
+
+
+def test_missing_photo_names_path(repo, tmp_path, caplog):
+    path = tmp_path / "nowhere.jpg"
+    assert predict(repo, "--image", str(path)) == 1
+    assert f"{path}: file not found; check the path" in caplog.text
+
+
+def test_out_into_folder_fails_cleanly(repo, photo, tmp_path, caplog):
+    path, _ = photo
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(path, folder / "group.jpg")
+    out = tmp_path / "rows.csv"
+    out.mkdir()
+
+    assert predict(repo, "--images", str(folder), "--out", str(out)) == 1
+    assert f"--out {out}: cannot write the file (" in caplog.text
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["photos", "rows.csv"]
+
+
+def test_crops_of_long_file_name_are_cut(repo, photo, tmp_path):
+    path, _ = photo
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    long_name = "g" * 240 + ".jpg"
+    shutil.copy(path, folder / long_name)
+    crops = tmp_path / "crops"
+
+    assert predict(repo, "--images", str(folder), "--crops", str(crops)) == 0
+    names = sorted(item.name for item in crops.iterdir())
+    assert len(names) >= 5
+    assert names[0] == "g" * 200 + "-face1.png"
