@@ -3,7 +3,9 @@
 Faces are scaled from 48 to ``--side`` pixels and pasted six to a photo (a 3x2 grid with
 random shifts), on a plain grey background in even photos and on noise in odd ones. A
 face counts as found when a detected box overlaps its pasted square with an intersection
-over union of at least 0.5. Boxes that overlap no face are counted as false.
+over union of at least 0.5. Boxes that overlap every face by less than 0.1 are counted as
+false. The crop of each found face, at ``--margin``, is compared with the 48x48 face pasted
+there: how well a detector's boxes match FER2013's framing.
 
     python bench/detect_recall.py ../shared/data/fer2013 --faces-per-class 400
 """
@@ -18,12 +20,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from eslp.detect import CASCADES, DEFAULT_ANGLES, FaceDetector
+from eslp.detect import DEFAULT_ANGLES, DEFAULT_MARGIN, DETECTORS, FaceDetector, crop_face
 
 logger = logging.getLogger(__name__)
 
 FACES_PER_PHOTO = 6
 MIN_IOU = 0.5
+NO_FACE_IOU = 0.1
+"""A box that overlaps every pasted face less than this is counted as a false box, on no face."""
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -34,7 +38,7 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def sample_faces(root: Path, label: str, count: int) -> list[Path]:
-    """Every k-th test face of a class, so that the sample spreads over the whole split."""
+    """Return every k-th test face of a class, so that the sample spreads over the whole split."""
     files = sorted((root / "test" / label).glob("*.jpg"))
     if count >= len(files):
         return files
@@ -59,24 +63,38 @@ def paste(faces: list[Path], noisy: bool, side: int, rng: np.random.Generator) -
     return photo, truths
 
 
-def measure(root: Path, per_class: int, side: int, detector: FaceDetector) -> dict:
+def likeness(crop: np.ndarray, face: Path) -> float:
+    """Return the correlation of a detected face's 48x48 crop with the FER face that was pasted there."""
+    with Image.open(face) as image:
+        original = np.asarray(image.convert("L"), dtype=np.float64)
+    return float(np.corrcoef(crop.astype(np.float64).ravel(), original.ravel())[0, 1])
+
+
+def measure(root: Path, per_class: int, side: int, detector: FaceDetector, margin: float) -> dict:
     counts = {}
+    likenesses = []
     seconds = 0.0
     for label in ("happy", "angry"):
         faces = sample_faces(root, label, per_class)
         rng = np.random.default_rng(0)
         for start in range(0, len(faces), FACES_PER_PHOTO):
             noisy = start // FACES_PER_PHOTO % 2 == 1
-            photo, truths = paste(faces[start : start + FACES_PER_PHOTO], noisy, side, rng)
+            group = faces[start : start + FACES_PER_PHOTO]
+            photo, truths = paste(group, noisy, side, rng)
             began = time.perf_counter()
-            boxes = [box.as_tuple() for box in detector.detect(photo)]
+            detected = detector.detect(photo)
             seconds += time.perf_counter() - began
+            boxes = [box.as_tuple() for box in detected]
+            for box in detected:
+                matches = [index for index, truth in enumerate(truths) if iou(box.as_tuple(), truth) >= MIN_IOU]
+                if matches:
+                    likenesses.append(likeness(crop_face(photo, box, margin), group[matches[0]]))
             key = (label, "noise" if noisy else "plain")
             found, total, false = counts.get(key, (0, 0, 0))
             found += sum(any(iou(box, truth) >= MIN_IOU for box in boxes) for truth in truths)
-            false += sum(all(iou(box, truth) < MIN_IOU for truth in truths) for box in boxes)
+            false += sum(all(iou(box, truth) < NO_FACE_IOU for truth in truths) for box in boxes)
             counts[key] = (found, total + len(truths), false)
-    return {"counts": counts, "seconds": seconds, "photos": sum(-(-total // FACES_PER_PHOTO) for _, total, _ in counts.values())}
+    return {"counts": counts, "likeness": float(np.mean(likenesses)) if likenesses else float("nan"), "seconds": seconds, "photos": sum(-(-total // FACES_PER_PHOTO) for _, total, _ in counts.values())}
 
 
 def main() -> None:
@@ -84,15 +102,17 @@ def main() -> None:
     parser.add_argument("fer2013", type=Path, help="the FER2013 folder with test/happy and test/angry")
     parser.add_argument("--faces-per-class", type=int, default=400)
     parser.add_argument("--side", type=int, default=160, help="pixels each pasted face is scaled to")
-    parser.add_argument("--detector", default="haar", help=f"one of {', '.join(CASCADES)} or a cascade .xml file")
+    parser.add_argument("--detector", default="haar", help=f"one of {', '.join(DETECTORS)} or a cascade .xml file")
     parser.add_argument("--angles", default=",".join(f"{angle:g}" for angle in DEFAULT_ANGLES), help="turns searched, in degrees")
-    parser.add_argument("--min-neighbors", type=int, default=3)
+    parser.add_argument("--min-neighbors", type=int, default=3, help="for the cascades")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin for the likeness of crops")
+    parser.add_argument("--threshold", type=float, default=0.4, help="for mtcnn: the confidence each of its three networks needs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     angles = tuple(float(angle) for angle in args.angles.split(","))
-    detector = FaceDetector(args.detector, angles=angles, min_neighbors=args.min_neighbors)
-    result = measure(args.fer2013, args.faces_per_class, args.side, detector)
+    detector = FaceDetector(args.detector, angles=angles, min_neighbors=args.min_neighbors, threshold=args.threshold)
+    result = measure(args.fer2013, args.faces_per_class, args.side, detector, args.margin)
     logger.info(
         "detector %s, angles %s, min_neighbors %d, faces %d px, on %s (%d cores)",
         args.detector, args.angles, args.min_neighbors, args.side, platform.processor() or platform.machine(),
@@ -105,6 +125,10 @@ def main() -> None:
     logger.info(
         "all: found %d of %d (%.1f%%), %d false boxes in %d photos, %.2f s per photo",
         found_all, total_all, 100 * found_all / total_all, false_all, result["photos"], result["seconds"] / result["photos"],
+    )
+    logger.info(
+        "crops at margin %g: mean correlation %.3f with the pasted FER faces (1 is the same pixels)",
+        args.margin, result["likeness"],
     )
 
 

@@ -43,8 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
     )
     faces.add_argument(
         "--detector", metavar="NAME",
-        help=f"face detector: one of OpenCV's bundled cascades ({', '.join(CASCADES)}) "
-        f"or the path of a cascade .xml file (default: {DEFAULT_DETECTOR})",
+        help=f"face detector: one of OpenCV's bundled cascades ({', '.join(CASCADES)}), mtcnn (a CNN that finds "
+        f"more faces but frames them less like FER2013), or the path of a cascade .xml file (default: {DEFAULT_DETECTOR})",
     )
     faces.add_argument(
         "--margin", type=_margin, metavar="FRACTION",

@@ -26,6 +26,8 @@ CASCADES = {
     "haar-alt2": "haarcascade_frontalface_alt2.xml",
 }
 """The frontal-face detectors that opencv-python-headless bundles, by the name ``--detector`` takes."""
+DETECTORS = (*CASCADES, "mtcnn")
+"""Every detector by name: the cascades and MTCNN."""
 DEFAULT_DETECTOR = "haar"
 DEFAULT_ANGLES = (0.0, -20.0, 20.0)
 DEFAULT_MARGIN = 0.02
@@ -69,7 +71,7 @@ def load_cascade(detector: str) -> cv2.CascadeClassifier:
     else:
         path = Path(detector)
         if path.suffix.lower() != ".xml" or not path.is_file():
-            names = ", ".join(CASCADES)
+            names = ", ".join(DETECTORS)
             raise ESLPError(
                 f"--detector {detector!r}: not a known detector or a cascade XML file; "
                 f"pass one of {names} or the path of an OpenCV cascade .xml file"
@@ -100,8 +102,44 @@ def _rotate(grey: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     return rotated, cv2.invertAffineTransform(matrix)
 
 
+class _Cascade:
+    """An OpenCV cascade; a box's score is its number of neighbouring detections."""
+
+    def __init__(self, detector: str, min_neighbors: int) -> None:
+        self.cascade = load_cascade(detector)
+        self.min_neighbors = min_neighbors
+
+    def __call__(self, grey: np.ndarray) -> list[tuple[int, int, int, int, float]]:
+        found, neighbours = self.cascade.detectMultiScale2(
+            grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(MIN_FACE, MIN_FACE)
+        )
+        return [(x, y, w, h, float(count)) for (x, y, w, h), count in zip(found, neighbours)]
+
+
+class _MTCNN:
+    """The MTCNN face detector: three small CNNs, with weights in its pip package. A box's score is its confidence.
+
+    ``threshold`` is the confidence each of the three networks needs.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        # Imported here because it builds its TensorFlow models on import.
+        from mtcnn import MTCNN
+
+        self.model = MTCNN(device="CPU:0")
+        self.threshold = threshold
+
+    def __call__(self, grey: np.ndarray) -> list[tuple[int, int, int, int, float]]:
+        thresholds = {"threshold_pnet": self.threshold, "threshold_rnet": self.threshold, "threshold_onet": self.threshold}
+        faces = self.model.detect_faces(np.stack([grey] * 3, axis=-1), **thresholds)
+        return [(*face["box"], float(face["confidence"])) for face in faces]
+
+
 class FaceDetector:
-    """A Haar cascade run on a photo upright and turned by a few angles, so that tilted heads are found too.
+    """A face detector run on a photo upright and turned by a few angles, so that tilted heads are found too.
+
+    ``detector`` names a bundled cascade, ``mtcnn``, or a cascade .xml file.
+    ``min_neighbors`` applies to the cascades and ``threshold`` to MTCNN.
 
     ``max_side`` bounds the longest side of the searched image: larger photos are searched
     at a reduced size, and the boxes are scaled back to the photo's pixels.
@@ -113,11 +151,11 @@ class FaceDetector:
         angles: tuple[float, ...] = DEFAULT_ANGLES,
         min_neighbors: int = 3,
         max_side: int = DEFAULT_MAX_SIDE,
+        threshold: float = 0.4,
     ) -> None:
         self.name = detector
-        self.cascade = load_cascade(detector)
+        self.find = _MTCNN(threshold) if detector == "mtcnn" else _Cascade(detector, min_neighbors)
         self.angles = angles
-        self.min_neighbors = min_neighbors
         self.max_side = max_side
 
     def detect(self, grey: np.ndarray) -> list[Box]:
@@ -138,17 +176,14 @@ class FaceDetector:
         scores: list[float] = []
         for angle in self.angles:
             image, back = (searched, None) if angle == 0 else _rotate(searched, angle)
-            found, neighbours = self.cascade.detectMultiScale2(
-                image, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(MIN_FACE, MIN_FACE)
-            )
-            for (x, y, w, h), count in zip(found, neighbours):
+            for x, y, w, h, score in self.find(image):
                 # A box found on the turned image keeps its size; its centre is mapped back.
                 cx, cy = x + w / 2, y + h / 2
                 if back is not None:
                     cx, cy = back @ np.array([cx, cy, 1.0])
                 boxes.append([round((cx - w / 2) / scale), round((cy - h / 2) / scale), round(w / scale), round(h / scale)])
                 # Upright boxes win ties, as the crop is taken upright.
-                scores.append(float(count) + (0.5 if angle == 0 else 0.0))
+                scores.append(score * (1.05 if angle == 0 else 1.0))
         if not boxes:
             return []
         kept = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, score_threshold=0.0, nms_threshold=OVERLAP)).reshape(-1)

@@ -14,10 +14,11 @@ FACES_PER_CLASS = 60
 FACES_PER_PHOTO = 6
 FACE_SIDE = 160
 """Pasted faces are scaled from 48 to this many pixels, an estimate of a face's size in a group photo."""
-RECALL_FLOOR = 0.7
-"""NOTE: the goal is 90%, which the bundled cascade does not reach. On 600 real test
-faces it found 79.3% with the default turns (bench/detect_recall.py), and 74% of this
-test's 120. It mostly misses faces in profile, tilted past 30 degrees or partly covered."""
+RECALL_FLOORS = {"haar": 0.7, "mtcnn": 0.8}
+"""NOTE: the goal is 90%, which neither detector reaches. On 600 real test faces, with the
+default turns, the bundled cascade found 79.3% and MTCNN 87.3% (bench/detect_recall.py);
+on this test's 120 faces, 74% and 82.5%. Both mostly miss faces in profile, tilted past 30
+degrees or partly covered."""
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -66,16 +67,17 @@ def one_face_photo(shared_data):
 
 
 @pytest.mark.slow
-def test_detector_finds_pasted_real_faces(shared_data):
+@pytest.mark.parametrize("name", ["haar", "mtcnn"])
+def test_detector_finds_pasted_real_faces(shared_data, name):
     faces = real_faces(shared_data, FACES_PER_CLASS)
-    detector = FaceDetector()
+    detector = FaceDetector(name)
     found = 0
     for start in range(0, len(faces), FACES_PER_PHOTO):
         background = "plain" if start // FACES_PER_PHOTO % 2 == 0 else "noise"
         photo, truths = paste(faces[start : start + FACES_PER_PHOTO], background, seed=start)
         boxes = [box.as_tuple() for box in detector.detect(photo)]
         found += sum(any(iou(box, truth) >= 0.5 for box in boxes) for truth in truths)
-    assert found / len(faces) >= RECALL_FLOOR, f"found {found} of {len(faces)} faces"
+    assert found / len(faces) >= RECALL_FLOORS[name], f"found {found} of {len(faces)} faces"
 
 
 def test_turned_search_finds_tilted_face(shared_data, one_face_photo):

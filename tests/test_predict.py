@@ -421,3 +421,11 @@ def test_crops_of_long_file_name_are_cut(repo, photo, tmp_path):
     names = sorted(item.name for item in crops.iterdir())
     assert len(names) >= 5
     assert names[0] == "g" * 200 + "-face1.png"
+
+
+def test_mtcnn_detector(repo, photo, capsys):
+    path, truths = photo
+    assert predict(repo, "--image", str(path), "--detector", "mtcnn", "--json") == 0
+    result = json.loads(capsys.readouterr().out)["image"]
+    assert result["detector"] == "mtcnn"
+    assert len(matched(result["faces"], truths)) >= 5
