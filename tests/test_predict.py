@@ -382,11 +382,12 @@ def test_photos_batch_one_row_per_face(repo, photo, tmp_path, capsys, caplog):
     assert "2 of 3 inputs failed" in caplog.text
 
 
-def test_other_bundled_detector(repo, photo, capsys):
+@pytest.mark.parametrize("name", ["haar-alt2", "mtcnn"])
+def test_other_detectors(repo, photo, capsys, name):
     path, truths = photo
-    assert predict(repo, "--image", str(path), "--detector", "haar-alt2", "--json") == 0
+    assert predict(repo, "--image", str(path), "--detector", name, "--json") == 0
     result = json.loads(capsys.readouterr().out)["image"]
-    assert result["detector"] == "haar-alt2"
+    assert result["detector"] == name
     assert len(matched(result["faces"], truths)) >= 4
 
 
@@ -422,10 +423,3 @@ def test_crops_of_long_file_name_are_cut(repo, photo, tmp_path):
     assert len(names) >= 5
     assert names[0] == "g" * 200 + "-face1.png"
 
-
-def test_mtcnn_detector(repo, photo, capsys):
-    path, truths = photo
-    assert predict(repo, "--image", str(path), "--detector", "mtcnn", "--json") == 0
-    result = json.loads(capsys.readouterr().out)["image"]
-    assert result["detector"] == "mtcnn"
-    assert len(matched(result["faces"], truths)) >= 5
