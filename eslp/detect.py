@@ -1,7 +1,7 @@
 """Find faces in ordinary photos and crop them as FER2013's faces are cropped.
 
 The image model was trained on tight 48x48 crops, so a photo is first searched for
-faces, with one of OpenCV's bundled Haar cascades or with MTCNN, and each face is
+faces, with one of OpenCV's bundled Haar cascades or with MTCNN. Each face found is
 cropped, turned grey and resized to 48x48 before it is scored.
 """
 
@@ -188,10 +188,10 @@ class FaceDetector:
                 scores.append(score * (1.05 if angle == 0 else 1.0))
         if not boxes:
             return []
-        kept = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, score_threshold=0.0, nms_threshold=OVERLAP)).reshape(-1)
+        best = np.asarray(cv2.dnn.NMSBoxes(boxes, scores, score_threshold=0.0, nms_threshold=OVERLAP)).reshape(-1)
         faces: list[Box] = []
         # NMSBoxes returns the boxes by score, highest first.
-        for index in kept:
+        for index in best:
             box = Box(*boxes[index])
             inside = clip(box, width, height)
             # A box found on a turned image can lie mostly outside the photo; it is no face.

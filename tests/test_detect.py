@@ -1,14 +1,20 @@
 """Finding faces in photos built from real FER2013 test faces pasted at known positions."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import PROJECT_ROOT
 from eslp import FACE_SIZE
 from eslp.detect import Box, FaceDetector, annotate, crop_face, read_photo
 from eslp.errors import ESLPError
+
+# The benchmark builds the same photos from real faces, so the tests share its code.
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+from detect_recall import iou, paste, sample_faces  # noqa: E402
 
 FACES_PER_CLASS = 60
 FACES_PER_PHOTO = 6
@@ -21,47 +27,21 @@ on this test's 120 faces, 74% and 82.5%. Both mostly miss faces in profile, tilt
 degrees or partly covered."""
 
 
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    across = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    down = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    overlap = across * down
-    return overlap / (a[2] * a[3] + b[2] * b[3] - overlap)
-
-
 def real_faces(shared_data: Path, per_class: int) -> list[Path]:
-    """Every k-th test face of each class, so that the sample spreads over the whole split."""
-    paths = []
-    for label in ("happy", "angry"):
-        files = sorted((shared_data / "fer2013" / "test" / label).glob("*.jpg"))
-        paths += files[:: len(files) // per_class][:per_class]
-    return paths
+    root = shared_data / "fer2013"
+    return sample_faces(root, "happy", per_class) + sample_faces(root, "angry", per_class)
 
 
-def paste(faces: list[Path], background: str, seed: int, side: int = FACE_SIDE) -> tuple[np.ndarray, list[tuple]]:
-    """Paste faces, scaled to ``side`` pixels, in a 3x2 grid on a plain or noisy background; return the truth boxes."""
-    rng = np.random.default_rng(seed)
-    gap = side // 2
-    width, height = 3 * (side + gap) + gap, 2 * (side + gap) + gap
-    if background == "plain":
-        photo = np.full((height, width), 170, dtype=np.uint8)
-    else:
-        photo = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
-    truths = []
-    for index, path in enumerate(faces):
-        row, column = divmod(index, 3)
-        x = gap + column * (side + gap) + int(rng.integers(-gap // 4, gap // 4))
-        y = gap + row * (side + gap) + int(rng.integers(-gap // 4, gap // 4))
-        with Image.open(path) as face:
-            photo[y : y + side, x : x + side] = np.asarray(face.convert("L").resize((side, side), Image.Resampling.BICUBIC))
-        truths.append((x, y, side, side))
-    return photo, truths
+def make_photo(faces: list[Path], background: str, seed: int) -> tuple[np.ndarray, list[tuple]]:
+    """Paste faces, scaled to FACE_SIDE pixels, in a 3x2 grid on a plain or noisy background; return the truth boxes."""
+    return paste(faces, background == "noise", FACE_SIDE, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")
 def one_face_photo(shared_data):
     """A plain photo with one real happy face that the default detector finds."""
     face = real_faces(shared_data, FACES_PER_CLASS)[0]
-    photo, truths = paste([face], "plain", seed=7)
+    photo, truths = make_photo([face], "plain", seed=7)
     assert any(iou(box.as_tuple(), truths[0]) >= 0.5 for box in FaceDetector().detect(photo))
     return photo, truths[0]
 
@@ -74,7 +54,7 @@ def test_detector_finds_pasted_real_faces(shared_data, name):
     found = 0
     for start in range(0, len(faces), FACES_PER_PHOTO):
         background = "plain" if start // FACES_PER_PHOTO % 2 == 0 else "noise"
-        photo, truths = paste(faces[start : start + FACES_PER_PHOTO], background, seed=start)
+        photo, truths = make_photo(faces[start : start + FACES_PER_PHOTO], background, seed=start)
         boxes = [box.as_tuple() for box in detector.detect(photo)]
         found += sum(any(iou(box, truth) >= 0.5 for box in boxes) for truth in truths)
     assert found / len(faces) >= RECALL_FLOORS[name], f"found {found} of {len(faces)} faces"
@@ -91,7 +71,7 @@ def test_turned_search_finds_tilted_face(shared_data, one_face_photo):
 @pytest.mark.slow
 def test_faces_come_in_reading_order(shared_data):
     faces = real_faces(shared_data, FACES_PER_CLASS)
-    photo, truths = paste(faces[:3] + faces[FACES_PER_CLASS : FACES_PER_CLASS + 3], "plain", seed=3)
+    photo, truths = make_photo(faces[:3] + faces[FACES_PER_CLASS : FACES_PER_CLASS + 3], "plain", seed=3)
     boxes = [box.as_tuple() for box in FaceDetector().detect(photo)]
     # The truth boxes are in reading order: the top row left to right, then the bottom row.
     order = [next(index for index, truth in enumerate(truths) if iou(box, truth) >= 0.5) for box in boxes]
@@ -156,7 +136,7 @@ def test_exif_rotated_jpeg_is_searched_upright(tmp_path, one_face_photo):
 @pytest.mark.slow
 def test_huge_photo_is_searched_at_reduced_size(tmp_path, shared_data):
     face = real_faces(shared_data, FACES_PER_CLASS)[0]
-    small, [(x, y, side, _)] = paste([face], "plain", seed=7)
+    small, [(x, y, side, _)] = make_photo([face], "plain", seed=7)
     scale = 10
     photo = np.full((6000, 8000), 170, dtype=np.uint8)
     face_pixels = np.asarray(Image.fromarray(small[y : y + side, x : x + side]).resize((side * scale // 2,) * 2))

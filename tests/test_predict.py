@@ -264,11 +264,11 @@ def test_real_face_single(repo, shared_data, capsys):
 @pytest.fixture(scope="module")
 def photo(trained, shared_data, tmp_path_factory):
     """A plain photo with three real happy and three real angry test faces, and their truth boxes."""
-    from test_detect import paste, real_faces
+    from test_detect import make_photo, real_faces
 
     faces = real_faces(shared_data, 60)
     chosen = faces[:3] + faces[60:63]
-    pixels, truths = paste(chosen, "plain", seed=3)
+    pixels, truths = make_photo(chosen, "plain", seed=3)
     path = tmp_path_factory.mktemp("photo") / "group.jpg"
     Image.fromarray(pixels).save(path, quality=95)
     return path, truths
