@@ -139,7 +139,7 @@ def _predict_photo(predictor, detector, args: argparse.Namespace) -> dict:
     from eslp.predict import find_faces, probability_class
 
     photo = find_faces(args.image, detector, args.margin)
-    if photo.error.startswith("no face"):
+    if photo.no_face:
         raise ESLPError(
             f"{args.image}: {photo.error}; pass --no-detect if the image is already a face crop, "
             "or try another --detector or a larger --image"

@@ -73,6 +73,8 @@ class Photo:
     boxes: list[Box] = dataclasses.field(default_factory=list)
     crops: list[np.ndarray] = dataclasses.field(default_factory=list)
     error: str = ""
+    no_face: bool = False
+    """True when the photo was decoded but the detector found no face in it."""
 
 
 def find_faces(path: Path, detector: FaceDetector, margin: float) -> Photo:
@@ -84,7 +86,7 @@ def find_faces(path: Path, detector: FaceDetector, margin: float) -> Photo:
     boxes = detector.detect(grey)
     height, width = grey.shape
     if not boxes:
-        return Photo(path, error=f"no face found in the {width}x{height} image by detector {detector.name}")
+        return Photo(path, error=f"no face found in the {width}x{height} image by detector {detector.name}", no_face=True)
     # A face cut by the photo's edge is cropped around its whole box and reported by the part inside.
     return Photo(path, [clip(box, width, height) for box in boxes], [crop_face(grey, box, margin) for box in boxes])
 
